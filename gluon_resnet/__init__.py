@@ -1,0 +1,20 @@
+"""gluon_resnet: residual networks on MXNet Gluon, taught as the d2l lesson does and run for real."""
+from .runtime import configure_threads
+
+configure_threads()  # must precede the first `import mxnet` in this process
+
+from mxnet import npx  # noqa: E402
+
+npx.set_np()
+
+from .blocks import Residual  # noqa: E402
+from .data import (get_fashion_mnist_labels, load_data_fashion_mnist,  # noqa: E402
+                   load_fashion_mnist)
+from .errors import DataError, UserError  # noqa: E402
+from .models import get_model, list_models, resnet18_d2l  # noqa: E402
+from .runtime import devices  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["Residual", "resnet18_d2l", "get_model", "list_models", "load_fashion_mnist",
+           "load_data_fashion_mnist", "get_fashion_mnist_labels", "devices", "UserError",
+           "DataError", "configure_threads"]

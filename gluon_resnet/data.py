@@ -1,0 +1,310 @@
+"""Fashion-MNIST: find the four IDX files, verify them, decode once, cache, and serve batches.
+
+Where the files are looked for, in order:
+  1. an explicit ``data_dir`` (``--data-dir``);
+  2. ``$MXNET_HOME/datasets/fashion-mnist`` (Gluon's cache; ``~/.mxnet`` by default);
+  3. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist`` package);
+  4. otherwise the upstream files are downloaded into the cache of step 2.
+
+The checksums are of the decompressed payload, so re-compressed copies (Debian's) pass.
+Decoded arrays are cached next to the cache of step 2, keyed by the source files' size and
+modification time, so a second load takes a fraction of a second.
+"""
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.request
+import zlib
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+FILES = {
+    "train_images": ("train-images-idx3-ubyte", "b9bd999c0106c9b8b4b0cefce58c9a6060f27095"),
+    "train_labels": ("train-labels-idx1-ubyte", "4bccf37222e01638381eaa326bf730337a597267"),
+    "test_images": ("t10k-images-idx3-ubyte", "880056926db704f9f713097915f99da346f5b1d1"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "958122e8b4b97fd4e71eca2d08ef754ed77c3ad9"),
+}
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEFAULT_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
+               "sandal", "shirt", "sneaker", "bag", "ankle boot")
+CACHE_NAME = "decoded-v1.npz"
+FIX = "reinstall Debian's dataset-fashion-mnist package or delete the file so it is downloaded again"
+
+FashionMNIST = namedtuple("FashionMNIST", "train_images train_labels test_images test_labels")
+
+
+def get_fashion_mnist_labels(indices):
+    """Text labels for integer class indices.
+
+    >>> get_fashion_mnist_labels([0, 9])
+    ['t-shirt', 'ankle boot']
+    """
+    return [TEXT_LABELS[int(i)] for i in indices]
+
+
+def cache_dir():
+    """Gluon's dataset cache for Fashion-MNIST: ``$MXNET_HOME/datasets/fashion-mnist``."""
+    home = os.environ.get("MXNET_HOME") or os.path.join(os.path.expanduser("~"), ".mxnet")
+    return Path(home) / "datasets" / "fashion-mnist"
+
+
+# ---------------------------------------------------------------------------- IDX reading
+
+def parse_idx(payload, name="<bytes>"):
+    """Decode an IDX byte string into a uint8 array, checking its header against its length.
+
+    >>> parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9])).tolist()
+    [7, 8, 9]
+    """
+    if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] != 0x08:
+        raise DataError(f"{name} is not an IDX file of unsigned bytes (wrong magic number): {FIX}")
+    ndim = payload[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(payload) < header:
+        raise DataError(f"{name} has a truncated IDX header: {FIX}")
+    dims = [int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(np.prod(dims, dtype=np.int64))
+    if len(payload) != expected:
+        raise DataError(f"{name} holds {len(payload)} bytes but its header {tuple(dims)} "
+                        f"needs {expected}: {FIX}")
+    return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_payload(path):
+    """The decompressed bytes of an IDX file, gzipped or not."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}; check the path and its permissions") from None
+    if raw[:2] != b"\x1f\x8b":
+        if path.suffix == ".gz":
+            raise DataError(f"{path} is not a gzip file: {FIX}")
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error):
+        raise DataError(f"{path} is a truncated or damaged gzip file: {FIX}") from None
+
+
+def read_idx_file(path, sha1=None):
+    """Read, verify (payload sha1) and decode one IDX file."""
+    payload = read_payload(path)
+    if sha1 is not None and hashlib.sha1(payload).hexdigest() != sha1:
+        raise DataError(f"{path} does not match the published Fashion-MNIST checksum: {FIX}")
+    return parse_idx(payload, name=str(path))
+
+
+# ---------------------------------------------------------------------------- finding files
+
+def _file_in(directory, stem):
+    for name in (stem + ".gz", stem):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def files_in(directory):
+    """The four files in ``directory`` as a dict, or None when any is missing."""
+    found = {key: _file_in(Path(directory), stem) for key, (stem, _) in FILES.items()}
+    return None if None in found.values() else found
+
+
+def locate(data_dir=None, download=True):
+    """Find the four files, downloading them into the cache as a last resort."""
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise DataError(f"--data-dir {data_dir} does not exist: give the folder that holds "
+                            "the four Fashion-MNIST IDX files")
+        found = files_in(data_dir)
+        if found is None:
+            missing = [s for s, _ in FILES.values() if _file_in(data_dir, s) is None]
+            raise DataError(f"{data_dir} lacks {', '.join(m + '.gz' for m in missing)}: "
+                            "put the four Fashion-MNIST IDX files there")
+        return found
+    for directory in (cache_dir(), SYSTEM_DIR):
+        found = files_in(directory)
+        if found:
+            return found
+    if not download:
+        raise DataError(f"Fashion-MNIST not found in {cache_dir()} or {SYSTEM_DIR}: "
+                        "apt-get install dataset-fashion-mnist, or pass --data-dir")
+    return download_fashion_mnist(cache_dir())
+
+
+def download_fashion_mnist(directory, base_url=None):
+    """Fetch the four .gz files into ``directory``, each verified before it is renamed into place."""
+    base_url = base_url or os.environ.get("GLUON_RESNET_DATA_URL", DEFAULT_URL)
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create {directory} to download Fashion-MNIST ({err.strerror}): "
+                        "set MXNET_HOME to a writable folder or pass --data-dir") from None
+    for stem, sha1 in FILES.values():
+        target = directory / (stem + ".gz")
+        if target.is_file():
+            continue
+        url = base_url.rstrip("/") + "/" + stem + ".gz"
+        print(f"downloading {url}", file=sys.stderr)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                out.write(response.read())
+            read_idx_file(tmp, sha1)  # raises before anything is renamed into place
+            os.replace(tmp, target)
+        except (OSError, ValueError) as err:
+            raise DataError(f"Fashion-MNIST is not installed and downloading {url} failed ({err}): "
+                            "apt-get install dataset-fashion-mnist, or pass --data-dir") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return files_in(directory)
+
+
+# ---------------------------------------------------------------------------- decoded cache
+
+def _cache_key(found):
+    parts = []
+    for key in FILES:
+        st = os.stat(found[key])
+        parts.append(f"{os.path.realpath(found[key])}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _read_cache(path, key):
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            if str(cached["key"]) != key:
+                return None
+            return FashionMNIST(*(cached[name] for name in FashionMNIST._fields))
+    except FileNotFoundError:
+        return None
+    except Exception:  # a damaged cache is rebuilt from the sources, never trusted
+        return None
+
+
+def _write_cache(path, key, data):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, key=np.array(key), **data._asdict())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as err:
+        print(f"note: cannot write the decoded-data cache {path} ({err.strerror}); "
+              "loading will verify the files again next time", file=sys.stderr)
+
+
+def load_fashion_mnist(data_dir=None, use_cache=True, download=True):
+    """The whole data set as uint8 arrays: images (N, 28, 28), labels (N,).
+
+    Verified against the published checksums the first time, then read from the cache.
+    """
+    found = locate(data_dir, download=download)
+    key = _cache_key(found)
+    cache = cache_dir() / CACHE_NAME
+    if use_cache:
+        data = _read_cache(cache, key)
+        if data is not None:
+            return data
+    arrays = {name: read_idx_file(found[name], FILES[name][1]) for name in FILES}
+    data = FashionMNIST(**arrays)
+    for split in ("train", "test"):
+        images, labels = getattr(data, split + "_images"), getattr(data, split + "_labels")
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{found[split + '_images']} has {len(images)} images but "
+                            f"{found[split + '_labels']} has {len(labels)} labels: {FIX}")
+    if use_cache:
+        _write_cache(cache, key, data)
+    return data
+
+
+# ---------------------------------------------------------------------------- batches
+
+def resize_images(images, size, chunk=4096):
+    """Bilinear resize of uint8 (N, H, W) images to (N, size, size), in chunks, done once."""
+    if size is None or images.shape[1:] == (size, size):
+        return images
+    import mxnet as mx
+
+    out = np.empty((len(images), size, size), dtype=np.uint8)
+    for start in range(0, len(images), chunk):
+        batch = mx.nd.array(images[start:start + chunk, :, :, None], dtype=np.uint8)
+        out[start:start + chunk] = mx.nd.image.resize(batch, size=(size, size)).asnumpy()[..., 0]
+    return out
+
+
+class ArrayLoader:
+    """Batches ``(X, y)`` from in-memory arrays: X float32 (B, 1, H, W) in [0, 1], y int32.
+
+    The epoch's order comes from ``(seed, epoch)`` alone, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False):
+        if len(images) != len(labels):
+            raise ValueError("images and labels differ in length")
+        self.images, self.labels = images, labels.astype(np.int32)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.epoch = 0
+
+    def __len__(self):
+        whole, rest = divmod(len(self.images), self.batch_size)
+        return whole if (self.drop_last or rest == 0) else whole + 1
+
+    def order(self, epoch):
+        """Indices of the examples in the given epoch."""
+        if not self.shuffle:
+            return np.arange(len(self.images))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        from mxnet import np as mnp
+
+        idx = self.order(self.epoch)
+        for b in range(len(self)):
+            take = np.sort(idx[b * self.batch_size:(b + 1) * self.batch_size])
+            X = self.images[take].astype(np.float32)[:, None] * np.float32(1 / 255)
+            yield mnp.array(X), mnp.array(self.labels[take], dtype=np.int32)
+        self.epoch += 1
+
+
+def balanced_subset(images, labels, n):
+    """The first ``n`` examples taken round-robin over the classes (so every class appears)."""
+    if n is None or n >= len(labels):
+        return images, labels
+    rank = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank[members] = np.arange(len(members))
+    keep = np.sort(np.lexsort((np.arange(len(labels)), rank))[:n])
+    return images[keep], labels[keep]
+
+
+def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None):
+    """Train and test batch iterables, as d2l's function of the same name returns.
+
+    ``subset=N`` keeps N class-balanced training images and N test images, for quick runs.
+    """
+    data = load_fashion_mnist(data_dir)
+    train_images, train_labels = balanced_subset(data.train_images, data.train_labels, subset)
+    test_images, test_labels = balanced_subset(data.test_images, data.test_labels, subset)
+    train = ArrayLoader(resize_images(train_images, resize), train_labels,
+                        batch_size, shuffle=True, seed=seed)
+    test = ArrayLoader(resize_images(test_images, resize), test_labels, batch_size)
+    return train, test

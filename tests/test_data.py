@@ -1,0 +1,116 @@
+import gzip
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from helpers import idx_bytes, write_idx_set
+from gluon_resnet import data
+from gluon_resnet.errors import DataError
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets its own MXNET_HOME so caches never leak between tests."""
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet_home"))
+
+
+def test_real_files_have_the_published_shape_and_balance(fashion):
+    assert fashion.train_images.shape == (60000, 28, 28)
+    assert fashion.test_images.shape == (10000, 28, 28)
+    assert fashion.train_images.dtype == np.uint8
+    assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
+    assert np.bincount(fashion.test_labels).tolist() == [1000] * 10
+
+
+def test_text_labels_by_index():
+    assert data.get_fashion_mnist_labels([0, 1, 9]) == ["t-shirt", "trouser", "ankle boot"]
+
+
+def test_tiny_files_round_trip_and_cache(tmp_path):
+    arrays = write_idx_set(tmp_path / "d")
+    # the tiny files are not the published ones, so skip the checksum for this test
+    got = {stem: data.read_idx_file(tmp_path / "d" / (stem + ".gz")) for stem in arrays}
+    for stem, array in arrays.items():
+        np.testing.assert_array_equal(got[stem], array)
+
+
+def test_checksum_mismatch_names_the_file(tmp_path):
+    write_idx_set(tmp_path / "d")
+    with pytest.raises(DataError, match="train-images.*checksum"):
+        data.load_fashion_mnist(tmp_path / "d")
+
+
+def test_published_checksums_are_of_the_payload(tmp_path, monkeypatch):
+    arrays = write_idx_set(tmp_path / "d")
+    fake = {key: (stem, hashlib.sha1(idx_bytes(arrays[stem])).hexdigest())
+            for key, (stem, _) in data.FILES.items()}
+    monkeypatch.setattr(data, "FILES", fake)
+    loaded = data.load_fashion_mnist(tmp_path / "d")
+    np.testing.assert_array_equal(loaded.test_labels, arrays["t10k-labels-idx1-ubyte"])
+    assert (data.cache_dir() / data.CACHE_NAME).is_file()
+    again = data.load_fashion_mnist(tmp_path / "d")  # now from the cache
+    np.testing.assert_array_equal(again.train_images, loaded.train_images)
+
+
+def test_wrong_magic_truncation_and_length_mismatch_are_caught():
+    good = idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    with pytest.raises(DataError, match="magic"):
+        data.parse_idx(b"\x00\x00\x09" + good[3:], "f")
+    with pytest.raises(DataError, match="needs"):
+        data.parse_idx(good[:-1], "f")
+    with pytest.raises(DataError, match="header"):
+        data.parse_idx(good[:6], "f")
+
+
+def test_count_mismatch_between_images_and_labels(tmp_path, monkeypatch):
+    arrays = write_idx_set(tmp_path / "d")
+    labels = np.zeros(7, dtype=np.uint8)
+    (tmp_path / "d" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    arrays["train-labels-idx1-ubyte"] = labels
+    monkeypatch.setattr(data, "FILES", {k: (s, None) for k, (s, _) in data.FILES.items()})
+    with pytest.raises(DataError, match="20 images but .* 7 labels"):
+        data.load_fashion_mnist(tmp_path / "d")
+
+
+def test_missing_directory_and_missing_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        data.load_fashion_mnist(tmp_path / "nowhere")
+    write_idx_set(tmp_path / "d")
+    os.unlink(tmp_path / "d" / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(DataError, match="t10k-labels"):
+        data.load_fashion_mnist(tmp_path / "d")
+
+
+def test_loader_batches_cover_the_data_once_in_a_seeded_order():
+    images = np.arange(10 * 4, dtype=np.uint8).reshape(10, 2, 2)
+    labels = np.arange(10, dtype=np.uint8)
+    loader = data.ArrayLoader(images, labels, batch_size=4, shuffle=True, seed=3)
+    assert len(loader) == 3
+    batches = list(loader)
+    X, y = batches[0]
+    assert X.shape == (4, 1, 2, 2) and str(X.dtype) == "float32" and float(X.max()) <= 1.0
+    seen = np.concatenate([b[1].asnumpy() for b in batches])
+    assert sorted(seen.tolist()) == list(range(10))
+    again = data.ArrayLoader(images, labels, batch_size=4, shuffle=True, seed=3)
+    np.testing.assert_array_equal(again.order(0), loader.order(0))
+    assert not np.array_equal(loader.order(0), loader.order(1))
+
+
+def test_resize_is_done_once_in_batches():
+    images = np.full((5, 28, 28), 200, dtype=np.uint8)
+    out = data.resize_images(images, 96, chunk=2)
+    assert out.shape == (5, 96, 96) and out.dtype == np.uint8 and (out == 200).all()
+
+
+def test_d2l_style_loader_on_real_data():
+    train_iter, test_iter = data.load_data_fashion_mnist(32, resize=64)
+    X, y = next(iter(test_iter))
+    assert X.shape == (32, 1, 64, 64) and y.shape == (32,)
+    assert 0.0 <= float(X.min()) and float(X.max()) <= 1.0
+
+
+def test_balanced_subset_takes_every_class_evenly(fashion):
+    images, labels = data.balanced_subset(fashion.test_images, fashion.test_labels, 100)
+    assert len(labels) == 100 and np.bincount(labels).tolist() == [10] * 10

@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	  echo "installing python3-venv with apt-get"; apt-get update -qq && apt-get install -y -qq python3-venv; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name gluon_resnet --display-name "Python (gluon_resnet)" >/dev/null
 	@touch $(STAMP)
 

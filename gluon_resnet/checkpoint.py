@@ -23,6 +23,13 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def _public(path):
+    """Give a temporary file the mode a plain ``open()`` would (mkstemp makes it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write(path, data):
     """Write ``data`` (bytes or str) to ``path`` via a temporary file in the same folder."""
     path = Path(path)
@@ -33,6 +40,7 @@ def atomic_write(path, data):
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        _public(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -64,6 +72,7 @@ def save_checkpoint(directory, net, trainer, meta):
                 zf.writestr("meta.json", json.dumps(meta, indent=1))
             out.flush()
             os.fsync(out.fileno())
+        _public(tmp)
         os.replace(tmp, Path(directory) / CHECKPOINT)
     finally:
         if os.path.exists(tmp):
@@ -127,6 +136,39 @@ def load_model(directory, ctx=None, hybridize=True):
     if hybridize and not config.get("imperative", False):
         net.hybridize(static_alloc=True, static_shape=True)
     return net
+
+
+def export_model(net, prefix, input_shape, ctx=None):
+    """Write ``PREFIX-symbol.json`` and ``PREFIX-0000.params`` for deployment (``HybridBlock.export``).
+
+    The graph is traced on one zero batch of ``input_shape``; both files are renamed into place
+    only once both are written. Reload with ``load_exported(prefix)``.
+    """
+    import mxnet as mx
+
+    prefix = Path(prefix)
+    net.hybridize(static_alloc=True, static_shape=True)
+    net(mx.np.zeros(input_shape, ctx=ctx or mx.cpu()))
+    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".export-") as tmp:
+        net.export(os.path.join(tmp, prefix.name), epoch=0)
+        names = [f"{prefix.name}-symbol.json", f"{prefix.name}-0000.params"]
+        for name in names:
+            _public(os.path.join(tmp, name))
+            os.replace(os.path.join(tmp, name), prefix.parent / name)
+    return [prefix.parent / name for name in names]
+
+
+def load_exported(prefix, ctx=None):
+    """The exported network as a ``gluon.SymbolBlock``, independent of this package's classes."""
+    import warnings
+
+    import mxnet as mx
+    from mxnet import gluon
+
+    with warnings.catch_warnings():  # "cannot decide type for data": it is float32, set at first call
+        warnings.simplefilter("ignore", UserWarning)
+        return gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params",
+                                         ctx=ctx or mx.cpu())
 
 
 # ---------------------------------------------------------------------------- the rest of a run folder

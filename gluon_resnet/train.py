@@ -8,6 +8,7 @@ returns one dict per epoch (epoch, train_loss, train_acc, test_acc, examples_per
 """
 import argparse
 import contextlib
+import hashlib
 import math
 import os
 import signal
@@ -176,9 +177,12 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
         bar.close()
     train_seconds = time.perf_counter() - start
     test_correct, test_seen = accuracy_sums(net, test_iter, ctxs)
-    return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-            "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
-            "seconds": time.perf_counter() - start, "lr": lr_at((epoch + 1) * len(train_iter) - 1)}
+    row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+           "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
+           "seconds": time.perf_counter() - start, "lr": lr_at((epoch + 1) * len(train_iter) - 1)}
+    if hasattr(train_iter, "order"):  # a fingerprint of the epoch's data order, to compare runs by
+        row["data_order"] = hashlib.sha1(train_iter.order(epoch).tobytes()).hexdigest()[:16]
+    return row
 
 # ---------------------------------------------------------------------------- the command line
 

@@ -111,15 +111,18 @@ def _load(load, data, suffix):
         os.unlink(tmp)
 
 
-def restore(net, members, ctx, trainer=None, where="the checkpoint"):
-    """Load parameters (and trainer state) into an already built ``net`` (and ``trainer``)."""
+def restore(net, members, ctx, where="the checkpoint"):
+    """Load the checkpoint's parameters into an already built ``net``; UserError if they do not fit."""
     try:
         _load(lambda f: net.load_parameters(f, ctx=ctx), members["params"], ".params")
     except (AssertionError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"the parameters in {where} do not fit this network ({first[:160]})") from None
-    if trainer is not None:
-        _load(trainer.load_states, members["trainer.states"], ".states")
+
+
+def restore_trainer(trainer, members):
+    """Load momentum buffers and optimizer state into a trainer whose parameters are restored."""
+    _load(trainer.load_states, members["trainer.states"], ".states")
 
 
 def load_model(directory, ctx=None, hybridize=True):

@@ -344,14 +344,22 @@ def choose_devices(args):
     return ctxs
 
 
-def run_saver(out, net, trainer, config, env, history):
-    """The ``on_epoch`` callback of the CLI: checkpoint, metrics.json and curves.png after each epoch."""
+def run_saver(out, net, trainer, config, env, history, done):
+    """The CLI's ``on_epoch``: keep the row; with ``out``, write checkpoint, metrics.json, curves.png.
+
+    ``done[0]`` becomes the epoch only once its checkpoint is in place, so an interruption
+    message never promises a checkpoint that is not there.
+    """
     def on_epoch(row):
         history.append(row)
+        if out is None:
+            done[0] = row["epoch"]
+            return
         meta = {"epoch": row["epoch"], "config": config, "history": history,
                 "rng": {"seed": config["seed"], "next_epoch": row["epoch"],
                         "note": "data order, augmentation and mx.random derive from (seed, epoch)"}}
         ckpt.save_checkpoint(out, net, trainer, meta)
+        done[0] = row["epoch"]
         ckpt.write_metrics(out, config, env, history, finished=row["epoch"] >= config["epochs"])
         ckpt.write_curves(out, history, title=f"{config['model']} on Fashion-MNIST")
     return on_epoch
@@ -406,15 +414,10 @@ def main(argv=None):
         net.initialize(init.Xavier(), ctx=ctxs)
     trainer = make_trainer(net, args.optimizer, args.lr, args.momentum, args.wd)  # trainer
     if meta:
-        ckpt.restore(net, members, ctxs, trainer=trainer)
+        ckpt.restore_trainer(trainer, members)
     config, history = recipe(args), list(meta["history"]) if meta else []
     done = [meta["epoch"] if meta else 0]
-    on_epoch = None
-    if out:
-        save = run_saver(out, net, trainer, config, ckpt.environment(ctxs), history)
-        on_epoch = lambda row: (save(row), done.__setitem__(0, row["epoch"]))  # noqa: E731
-    else:
-        on_epoch = lambda row: (history.append(row), done.__setitem__(0, row["epoch"]))  # noqa: E731
+    on_epoch = run_saver(out, net, trainer, config, ckpt.environment(ctxs), history, done)
     if meta:
         print(f"resuming {args.out} after epoch {meta['epoch']} of {args.epochs}")
     caught = []

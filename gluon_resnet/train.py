@@ -150,7 +150,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=N
     for epoch in range(start_epoch, num_epochs):
         if seed is not None:
             mx.random.seed(seed + epoch)  # any random op in the net repeats on resume
-        train_iter.set_epoch(epoch)
+        if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
+            train_iter.set_epoch(epoch)
         row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_at,
                         label_smoothing, progress)
         history.append(row)

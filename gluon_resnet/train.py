@@ -185,6 +185,7 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
         row["data_order"] = hashlib.sha1(train_iter.order(epoch).tobytes()).hexdigest()[:16]
     return row
 
+
 # ---------------------------------------------------------------------------- the command line
 
 # A preset fills in defaults; flags given on the command line still win.

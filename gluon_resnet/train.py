@@ -192,8 +192,8 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
 PRESETS = {
     "lesson": dict(model="resnet18_d2l", resize=96, lr=0.05, batch_size=256, epochs=10),
     "quick": dict(model="resnet18_d2l", resize=None, lr=0.1, batch_size=128, epochs=2),
-    "fast": dict(model="resnet18_d2l", resize=None, lr=0.2, batch_size=128, epochs=2,
-                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True),
+    "fast": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=2,
+                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
 }
 DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize=None,
                 optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
@@ -237,7 +237,7 @@ def build_parser():
                     "curves and a checkpoint after every epoch; --resume continues such a run.")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe: lesson = the book's "
                    "settings (resize 96, 10 epochs); quick = the README demo (2 epochs at 28x28); fast = "
-                   "the tuned recipe (one-cycle, momentum, label smoothing, flips). Flags override it.")
+                   "the tuned recipe (one-cycle, momentum, weight decay, label smoothing). Flags override it.")
     p.add_argument("--model", choices=list_models(), metavar="NAME",
                    help=f"network from the registry: {', '.join(list_models())} (default: resnet18_d2l)")
     p.add_argument("--epochs", type=number(int, "--epochs", 1), help="passes over the training set (default: 10)")
@@ -256,7 +256,7 @@ def build_parser():
     p.add_argument("--crop-pad", type=number(int, "--crop-pad", 0, 16),
                    help="augment: pad by P pixels, crop back at random (default: 0 = off)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="augment: mirror a random half of each batch (default: off; on in --preset fast)")
+                   help="augment: mirror a random half of each batch (default: off)")
     p.add_argument("--resize", type=number(int, "--resize", 8, 512),
                    help="resize the 28x28 images to SIZE x SIZE once (the lesson uses 96; default: keep 28)")
     p.add_argument("--subset", type=number(int, "--subset", 10), metavar="N",

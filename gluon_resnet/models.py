@@ -124,17 +124,16 @@ def _family():
                 50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)),
                 152: (Bottleneck, (3, 8, 36, 3))}
     v2 = {BasicBlock: BasicBlockV2, Bottleneck: BottleneckV2}
-    arch = {}
-    for depth, (block, dims) in imagenet.items():
-        arch[f"resnet{depth}"] = dict(block=block, layer_dims=dims)
-        arch[f"resnet{depth}_v2"] = dict(block=v2[block], layer_dims=dims)
-    for depth in (18, 34):
-        arch[f"plain{depth}"] = dict(arch[f"resnet{depth}"], shortcut="none")
+    arch = {f"resnet{depth}": dict(block=block, layer_dims=dims)
+            for depth, (block, dims) in imagenet.items()}
+    arch.update({f"resnet{depth}_v2": dict(block=v2[block], layer_dims=dims)
+                 for depth, (block, dims) in imagenet.items()})
     arch["resnext50_32x4d"] = dict(block=ResNeXtBlock, layer_dims=(3, 4, 6, 3))
-    for n in (3, 5, 7, 9, 18):  # depth 6n + 2
-        cifar = dict(block=BasicBlock, layer_dims=(n, n, n), stem="cifar")
-        arch[f"cifar_resnet{6 * n + 2}"] = dict(cifar, shortcut="A")
-        arch[f"cifar_plain{6 * n + 2}"] = dict(cifar, shortcut="none")
+    arch.update({f"plain{depth}": dict(arch[f"resnet{depth}"], shortcut="none") for depth in (18, 34)})
+    cifar = {6 * n + 2: dict(block=BasicBlock, layer_dims=(n, n, n), stem="cifar")
+             for n in (3, 5, 7, 9, 18)}  # depth 6n + 2
+    arch.update({f"cifar_resnet{depth}": dict(spec, shortcut="A") for depth, spec in cifar.items()})
+    arch.update({f"cifar_plain{depth}": dict(spec, shortcut="none") for depth, spec in cifar.items()})
     return arch
 
 
@@ -150,13 +149,14 @@ def build(name, num_classes=10, in_channels=1, imperative=False, **options):
     return ResNet(num_classes=num_classes, in_channels=in_channels, **{**ARCHITECTURES[name], **options})
 
 
-def list_models():
-    """Names ``get_model`` accepts.
+def list_models(ordered=False):
+    """Names ``get_model`` accepts, sorted; ``ordered=True`` keeps the family order of the README table.
 
     >>> 'resnet50' in list_models() and 'cifar_resnet110' in list_models()
     True
     """
-    return sorted(["resnet18_d2l", "simple_residual_cnn", *ARCHITECTURES])
+    names = ["resnet18_d2l", *ARCHITECTURES, "simple_residual_cnn"]
+    return names if ordered else sorted(names)
 
 
 def get_model(name, num_classes=10, in_channels=1, **options):

@@ -48,11 +48,17 @@ def fails(capsys, *argv):
     (["--label-smoothing", "1.5"], "--label-smoothing must be >= 0 and < 1"),
     (["--subset", "3"], "--subset must be >= 10"),
     (["--num-gpus", "0"], "--num-gpus must be >= 1"),
-    (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from 'resnet18_d2l'"),
+    (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'fast', 'lesson', 'quick')"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
     assert message in fails(capsys, *argv)
+
+
+def test_an_unknown_model_lists_every_registered_name(capsys):
+    from gluon_resnet import list_models
+    err = fails(capsys, "--model", "resnet9000")
+    assert all(f"'{name}'" in err for name in list_models())
 
 
 @pytest.mark.skipif(mx.context.num_gpus() > 0, reason="this machine has a GPU")
@@ -120,6 +126,8 @@ def test_bad_resume_targets_change_nothing(capsys, reference, tmp_path):
     assert "holds no checkpoint" in fails(capsys, "--resume", tmp_path)
     assert "is not a folder" in fails(capsys, "--resume", tmp_path / "nothing")
     assert "with other settings: --resize 32 (saved: 16)" in fails(capsys, "--resume", reference, "--resize", "32")
+    assert "holds a resnet18_d2l run with other settings: --model cifar_resnet20 (saved: resnet18_d2l)" \
+        in fails(capsys, "--resume", reference, "--model", "cifar_resnet20")
     assert "already finished its 2 epochs" in fails(capsys, "--resume", reference)
     assert "already holds a run" in fails(capsys, *TINY, "--out", reference)
     half = tmp_path / "half"

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import UserError
+from .files import _public, atomic_write  # noqa: F401  (atomic_write is part of this interface)
 
 CHECKPOINT = "checkpoint.zip"
 FORMAT = 1
@@ -21,30 +22,6 @@ FORMAT = 1
 
 def _sha256(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def _public(path):
-    """Give a temporary file the mode a plain ``open()`` would (mkstemp makes it private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path`` via a temporary file in the same folder."""
-    path = Path(path)
-    data = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        _public(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _dump(save, suffix):

@@ -22,7 +22,8 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from .cli import friendly
-from .train import ArgumentParser, cross_entropy, make_trainer, number, train_epoch
+from .cli import ArgumentParser, number
+from .train import cross_entropy, make_trainer, train_epoch
 
 PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
 

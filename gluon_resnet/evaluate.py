@@ -51,7 +51,7 @@ def prediction_titles(y_true, y_pred):
 
 
 def build_parser():
-    from .train import ArgumentParser, number
+    from .cli import ArgumentParser, number
 
     p = ArgumentParser(prog="python -m gluon_resnet.evaluate",
                        description="Reload a run saved by `python -m gluon_resnet.train --out DIR` and "

@@ -21,7 +21,7 @@ import mxnet as mx
 from mxnet import autograd, gluon, init, npx
 
 from . import checkpoint as ckpt
-from .cli import friendly
+from .cli import ArgumentParser, friendly, number
 from .errors import UserError
 
 
@@ -125,6 +125,7 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+        raise_if_stopped()
     return loss_sum, correct, seen
 
 
@@ -200,31 +201,6 @@ DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize
                 label_smoothing=0.0, crop_pad=0, flip=False, subset=None, seed=0, imperative=False)
 # What defines a run (saved with it; --resume refuses flags that change it).
 RECIPE = tuple(DEFAULTS)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose mistakes become one ``error: ...`` line and exit 2 (via ``cli.friendly``)."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
-def number(kind, name, low=None, high=None, low_open=False, high_open=False):
-    """An argparse type for a number in a range, e.g. ``number(float, "--lr", 0, low_open=True)``."""
-    def convert(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, not {text!r}") from None
-        bad_low = low is not None and (value <= low if low_open else value < low)
-        bad_high = high is not None and (value >= high if high_open else value > high)
-        if bad_low or bad_high or not math.isfinite(value):
-            lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-            hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-            raise argparse.ArgumentTypeError(f"{name} must be {' and '.join(filter(None, (lo, hi)))}, "
-                                             f"not {text}")
-        return value
-    return convert
 
 
 def build_parser():
@@ -368,17 +344,35 @@ def run_saver(out, net, trainer, config, env, history, done):
     return on_epoch
 
 
+_stop_signals = None  # the `caught` list of the active `sigterm_as_interrupt` block, if any
+
+
+def raise_if_stopped():
+    """Re-raise a stop signal whose KeyboardInterrupt Python swallowed (it ignores them in ``__del__``)."""
+    if _stop_signals:
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt(caught):
-    """Inside the block, SIGTERM raises KeyboardInterrupt like Ctrl-C; ``caught`` records the signal."""
+    """Inside the block, SIGTERM and SIGINT stop the run like Ctrl-C; ``caught`` records the signal.
+
+    The handler raises KeyboardInterrupt at once; should that land in a finalizer, where Python
+    ignores it, the training loop raises it after the current batch (``raise_if_stopped``).
+    """
+    global _stop_signals
+
     def handler(signum, frame):
         caught.append(signum)
         raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    _stop_signals = caught
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _stop_signals = None
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def interrupted(args, done, caught):

@@ -166,3 +166,19 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, mon
     assert "the loss became nan in epoch 2, batch 2" in err
     assert f"the checkpoint of epoch 1 in {run} is kept" in err
     assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point of the test
+def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_after_the_batch():
+    caught = []
+    with pytest.raises(KeyboardInterrupt):
+        with train_mod.sigterm_as_interrupt(caught):
+            class Finalized:
+                def __del__(self):
+                    os.kill(os.getpid(), signal.SIGTERM)  # KeyboardInterrupt raised here is ignored
+            Finalized()
+            time.sleep(0.05)
+            assert caught == [signal.SIGTERM]  # the signal was seen, its exception swallowed
+            train_mod.raise_if_stopped()
+    assert caught == [signal.SIGTERM]
+    train_mod.raise_if_stopped()  # outside the block nothing is pending

@@ -7,6 +7,7 @@ import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import mxnet as mx
 from mxnet import autograd, gluon, init, np, npx
 
+from . import distributed
 from .cli import friendly, positive
 from .data import load_data_fashion_mnist
 from .models import get_model, list_models
@@ -23,15 +24,17 @@ def accuracy_sums(net, data_iter, ctx):
     return correct, seen
 
 
-def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None):
+def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None, cluster=None):
     """Plain SGD with softmax cross-entropy; returns one dict of metrics per epoch.
 
     ``on_epoch(row)`` is called after each epoch (e.g. ``plots.LivePlot()`` in a notebook).
+    ``cluster`` (from ``distributed.connect``) puts the Trainer on a kvstore; default: this process.
     """
     net.initialize(init.Xavier(), ctx=ctx, force_reinit=True)
     if isinstance(net, gluon.HybridBlock):
         net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+    trainer = distributed.make_trainer(net.collect_params(), "sgd", {"learning_rate": lr},
+                                       cluster or distributed.connect())
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     history = []
     for epoch in range(num_epochs):
@@ -95,6 +98,11 @@ def build_parser():
     parser.add_argument("--subset", type=positive(int, 10, "--subset"), default=None, metavar="N",
                         help="use only N class-balanced training images and N test images (quick experiments)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--kvstore", choices=distributed.KVSTORES, default="device",
+                        help="how gradients are combined: device/local sum over this machine's GPUs; "
+                             "dist_sync/dist_device_sync over the processes that "
+                             "`python -m gluon_resnet.launch` starts, each training on its shard "
+                             "with --batch-size images per step (default: %(default)s)")
     return parser
 
 
@@ -113,17 +121,23 @@ def parse_args(argv=None):
 @friendly
 def main(argv=None):
     args = parse_args(argv)
+    cluster = distributed.connect(args.kvstore)              # distributed: join the cluster
+    log = cluster.tag(print)                                 # distributed: lines carry the rank
     ctx = devices(args.device)[0]
     mx.random.seed(args.seed)
     train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir,
                                                     seed=args.seed, subset=args.subset)
+    train_iter = distributed.shard(train_iter, cluster)      # distributed: this worker's shard
     net = get_model(args.model, imperative=args.imperative)
-    history = train(net, train_iter, test_iter, args.epochs, args.lr, ctx)
+    check = (lambda row: log(f"epoch {row['epoch']}: parameters {distributed.param_digest(net)}")
+             if cluster.distributed else None)               # distributed: workers agree?
+    history = train(net, train_iter, test_iter, args.epochs, args.lr, ctx, log=log,
+                    on_epoch=check, cluster=cluster)
     last = history[-1]
-    print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
-          f"test acc {last['test_acc']:.3f}")
+    log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
+        f"test acc {last['test_acc']:.3f}")
     speed = sum(r["examples_per_sec"] for r in history) / len(history)
-    print(f"{speed:.1f} examples/sec on {ctx}")
+    log(f"{speed:.1f} examples/sec on {ctx}")
     return 0
 
 

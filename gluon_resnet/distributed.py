@@ -1,0 +1,141 @@
+"""Training on several processes or machines with MXNet's own parameter-server kvstore.
+
+``--kvstore device`` or ``local`` sums gradients over the GPUs of one process. ``dist_sync`` and
+``dist_device_sync`` connect to the scheduler and servers that ``python -m gluon_resnet.launch``
+starts; every worker then trains on its own shard of each epoch, pushes its gradients, and pulls
+the sum of all workers' gradients before the same SGD update, so the weights stay identical.
+
+Batch size and learning rate: ``--batch-size`` is per worker, so one step sees
+``batch_size * num_workers`` images (the global batch), and ``--lr`` applies to the mean gradient
+over that global batch. N workers at ``--batch-size B/N`` thus follow the same recipe as one
+process at ``--batch-size B``; scale ``--lr`` yourself if you grow the global batch.
+"""
+import hashlib
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from .data import ArrayLoader
+from .errors import UserError
+
+KVSTORES = ("device", "local", "dist_sync", "dist_device_sync")
+
+
+class Cluster(namedtuple("Cluster", "kvstore rank num_workers")):
+    """Where this process stands: the kvstore (a name or an ``mx.kv.KVStore``), its rank, the worker count."""
+
+    @property
+    def distributed(self):
+        return self.num_workers > 1 or not isinstance(self.kvstore, str)
+
+    @property
+    def is_writer(self):
+        """Only rank 0 writes checkpoints, metrics and plots, so workers never race on a file."""
+        return self.rank == 0
+
+    def tag(self, log=print):
+        """``log`` with every line prefixed ``[worker r/n]`` when there is more than one worker.
+
+        >>> Cluster("dist_sync", 1, 2).tag(lambda line: line)("epoch 1")
+        '[worker 1/2] epoch 1'
+        """
+        if self.num_workers == 1:
+            return log
+        prefix = f"[worker {self.rank}/{self.num_workers}] "
+        return lambda line, *args, **kwargs: log(prefix + str(line), *args, **kwargs)
+
+
+def connect(kvstore="device", environ=None):
+    """Create the kvstore named by ``--kvstore``; a dist kvstore joins the launcher's scheduler.
+
+    >>> connect("device")
+    Cluster(kvstore='device', rank=0, num_workers=1)
+    """
+    environ = os.environ if environ is None else environ
+    if kvstore not in KVSTORES:
+        raise UserError(f"unknown --kvstore {kvstore!r}: choose one of {', '.join(KVSTORES)}")
+    if not kvstore.startswith("dist"):
+        return Cluster(kvstore, 0, 1)
+    if environ.get("DMLC_ROLE") != "worker" or not environ.get("DMLC_PS_ROOT_URI"):
+        raise UserError(f"--kvstore {kvstore} needs the scheduler and servers of the launcher: run "
+                        "python -m gluon_resnet.launch --workers N -- <these train flags>")
+    import mxnet as mx
+
+    kv = mx.kv.create(kvstore)  # blocks until every worker and server has joined
+    return Cluster(kv, kv.rank, kv.num_workers)
+
+
+def make_trainer(params, optimizer, optimizer_params, cluster):
+    """A ``gluon.Trainer`` on the cluster's kvstore whose steps average over the global batch.
+
+    The servers sum the workers' gradients; ``rescale_grad = 1/num_workers`` turns that sum into
+    the mean, so ``trainer.step(per_worker_batch)`` divides by the global batch size. Updates run
+    on the workers (``update_on_kvstore=False``) so learning-rate changes made by
+    ``trainer.set_learning_rate`` take effect on every worker alike.
+    """
+    from mxnet import gluon
+
+    options = dict(optimizer_params)
+    options["rescale_grad"] = options.get("rescale_grad", 1.0) / cluster.num_workers
+    update_on_kvstore = False if cluster.distributed else None
+    return gluon.Trainer(params, optimizer, options, kvstore=cluster.kvstore,
+                         update_on_kvstore=update_on_kvstore)
+
+
+# ---------------------------------------------------------------------------- data shards
+
+def shard_indices(order, rank, num_workers):
+    """This worker's equal share of an epoch's order: every worker takes the same number of steps.
+
+    >>> shard_indices(list(range(10)), 1, 3)
+    [3, 4, 5]
+    """
+    share = len(order) // num_workers
+    return order[rank * share:(rank + 1) * share]
+
+
+class ShardedLoader(ArrayLoader):
+    """An ``ArrayLoader`` that yields only this worker's shard of each (shuffled) epoch.
+
+    All workers draw the same permutation from ``(seed, epoch)`` and cut it into equal disjoint
+    parts, so together they see each image at most once per epoch. The last partial batch is
+    dropped: a synchronous kvstore waits for every worker at every step, so step counts must agree.
+    """
+
+    def __init__(self, loader, rank, num_workers):
+        super().__init__(loader.images, loader.labels, loader.batch_size, shuffle=loader.shuffle,
+                         seed=loader.seed, drop_last=True)
+        self.rank, self.num_workers, self.epoch = rank, num_workers, loader.epoch
+        if len(self) == 0:
+            raise UserError(f"each of {num_workers} workers gets {len(self.images) // num_workers} "
+                            f"training images, fewer than --batch-size {self.batch_size}: "
+                            "lower --batch-size or use more data")
+
+    def __len__(self):
+        return (len(self.images) // self.num_workers) // self.batch_size
+
+    def order(self, epoch):
+        return shard_indices(super().order(epoch), self.rank, self.num_workers)
+
+
+def shard(loader, cluster):
+    """The cluster's share of ``loader`` (the loader itself when there is one worker)."""
+    if cluster.num_workers == 1:
+        return loader
+    return ShardedLoader(loader, cluster.rank, cluster.num_workers)
+
+
+# ---------------------------------------------------------------------------- checking workers agree
+
+def param_digest(net):
+    """A short sha1 of the trainable parameters' values: equal digests mean equal weights.
+
+    BatchNorm's running mean and variance are not trained by gradients, so they are left out:
+    each worker keeps its own, measured on its own shard (rank 0's are the ones saved).
+    """
+    sha = hashlib.sha1()
+    for param in net.collect_params().values():  # the network's own order, the same on every worker
+        if param.grad_req != "null":
+            sha.update(np.ascontiguousarray(param.data().asnumpy()).tobytes())
+    return sha.hexdigest()[:16]

@@ -137,7 +137,8 @@ def main(argv=None):
     log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
         f"test acc {last['test_acc']:.3f}")
     speed = sum(r["examples_per_sec"] for r in history) / len(history)
-    log(f"{speed:.1f} examples/sec on {ctx}")
+    together = f" (about {speed * cluster.num_workers:.0f} for all {cluster.num_workers} workers)"
+    log(f"{speed:.1f} examples/sec on {ctx}" + (together if cluster.num_workers > 1 else ""))
     return 0
 
 

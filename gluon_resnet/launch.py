@@ -114,22 +114,23 @@ def _die_with_parent():
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start(task, ssh=False, out=sys.stdout, lock=None):
+def start(task, ssh=False, out=None, lock=None):
     """Start ``task`` (locally, or over ssh) and relay its output line by line."""
-    if ssh:
-        argv, env = ["ssh", "-o", "BatchMode=yes", task.host, shell_line(task)], dict(os.environ)
+    if ssh:  # -tt: a terminal on the far side, so the remote process dies when ssh is stopped
+        argv = ["ssh", "-tt", "-o", "BatchMode=yes", task.host, shell_line(task)]
+        env = dict(os.environ)
     else:
         argv, env = task.argv, dict(os.environ, **task.env)
     task.popen = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, errors="replace",
                                   preexec_fn=_die_with_parent)
     prefix = "" if task.role == "worker" else f"[{task.name}] "  # workers tag lines with their rank
-    lock = lock or threading.Lock()
+    lock, out = lock or threading.Lock(), out or sys.stdout
 
     def relay():
         for line in task.popen.stdout:
             with lock:
-                out.write(prefix + line)
+                out.write(prefix + line.rstrip("\r\n") + "\n")
                 out.flush()
     task.relay = threading.Thread(target=relay, daemon=True)
     task.relay.start()
@@ -150,6 +151,8 @@ def stop_all(tasks, grace=STOP_GRACE):
     """SIGTERM every still-running task's process group, then SIGKILL what is left after ``grace``."""
     def signal_groups(sig):
         for task in tasks:
+            if task.popen.poll() is not None:
+                continue  # reaped: its pid may belong to someone else by now
             try:
                 os.killpg(task.popen.pid, sig)  # the whole group: grandchildren too
             except (ProcessLookupError, PermissionError):

@@ -230,3 +230,36 @@ def test_ctrl_c_stops_every_process():
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: stopped all 4 processes" in rest
     assert leftovers(pids) == []
+
+
+FAKE_SSH = """#!/bin/sh
+# Stands in for ssh in the test: skips the options, accepts only 127.0.0.1, runs the line here.
+while [ "${1#-}" != "$1" ]; do [ "$1" = -o ] && shift; shift; done
+[ "$1" = 127.0.0.1 ] || { echo "fake ssh: refusing $1" >&2; exit 255; }
+exec sh -c "$2"
+"""
+
+
+@needs_small_model
+def test_hosts_commands_run_as_printed_over_ssh(tmp_path):
+    """The per-host lines are real shell commands: run through a local stand-in for ssh, they train."""
+    (tmp_path / "ssh").write_text(FAKE_SSH)
+    (tmp_path / "ssh").chmod(0o755)
+    (tmp_path / "hosts").write_text("127.0.0.1\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{tmp_path}:{os.environ['PATH']}")
+    out = subprocess.run([sys.executable, "-m", "gluon_resnet.launch", "--workers", "1", "--hosts",
+                          tmp_path / "hosts", "--ssh", "--", "--model", SMALL_MODEL, "--subset", "200",
+                          "--epochs", "1", "--batch-size", "20"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^loss .* test acc", out.stdout, re.M)
+
+
+def test_help_shows_the_launcher_and_kvstore_flags():
+    from gluon_resnet import train
+
+    text = launch.build_parser().format_help()
+    for flag in ("--workers", "--servers", "--hosts", "--ssh", "--threads-per-worker", "--port"):
+        assert flag in text
+    assert "per worker" in text
+    assert "--kvstore {device,local,dist_sync,dist_device_sync}" in train.build_parser().format_help()

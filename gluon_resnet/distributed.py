@@ -85,22 +85,27 @@ def make_trainer(params, optimizer, optimizer_params, cluster):
 
 # ---------------------------------------------------------------------------- data shards
 
-def shard_indices(order, rank, num_workers):
-    """This worker's equal share of an epoch's order: every worker takes the same number of steps.
+def shard_indices(order, rank, num_workers, batch_size):
+    """This worker's part of an epoch's order, cut so that step ``b`` of all workers together
+    covers ``order[b*N*B:(b+1)*N*B]``: the very batch one process at ``--batch-size N*B`` takes.
 
-    >>> shard_indices(list(range(10)), 1, 3)
-    [3, 4, 5]
+    The tail that does not fill a global batch is left out, so every worker takes the same steps.
+
+    >>> shard_indices(np.arange(10), 1, 2, 2).tolist()
+    [2, 3, 6, 7]
     """
-    share = len(order) // num_workers
-    return order[rank * share:(rank + 1) * share]
+    order = np.asarray(order)
+    step = num_workers * batch_size
+    usable = len(order) // step * step
+    return order[:usable].reshape(-1, num_workers, batch_size)[:, rank].reshape(-1)
 
 
 class ShardedLoader(ArrayLoader):
     """An ``ArrayLoader`` that yields only this worker's shard of each (shuffled) epoch.
 
-    All workers draw the same permutation from ``(seed, epoch)`` and cut it into equal disjoint
-    parts, so together they see each image at most once per epoch. The last partial batch is
-    dropped: a synchronous kvstore waits for every worker at every step, so step counts must agree.
+    All workers draw the same permutation from ``(seed, epoch)`` and take disjoint, equal parts
+    of it, so N workers at batch B see the batches one process sees at batch N*B, and every worker
+    takes the same number of steps (a synchronous kvstore waits for all of them at every step).
     """
 
     def __init__(self, loader, rank, num_workers):
@@ -108,15 +113,15 @@ class ShardedLoader(ArrayLoader):
                          seed=loader.seed, drop_last=True)
         self.rank, self.num_workers, self.epoch = rank, num_workers, loader.epoch
         if len(self) == 0:
-            raise UserError(f"each of {num_workers} workers gets {len(self.images) // num_workers} "
-                            f"training images, fewer than --batch-size {self.batch_size}: "
+            raise UserError(f"{len(self.images)} training images do not fill one step of "
+                            f"{num_workers} workers x --batch-size {self.batch_size}: "
                             "lower --batch-size or use more data")
 
     def __len__(self):
-        return (len(self.images) // self.num_workers) // self.batch_size
+        return len(self.images) // (self.num_workers * self.batch_size)
 
     def order(self, epoch):
-        return shard_indices(super().order(epoch), self.rank, self.num_workers)
+        return shard_indices(super().order(epoch), self.rank, self.num_workers, self.batch_size)
 
 
 def shard(loader, cluster):

@@ -248,9 +248,9 @@ def test_hosts_commands_run_as_printed_over_ssh(tmp_path):
     (tmp_path / "ssh").chmod(0o755)
     (tmp_path / "hosts").write_text("127.0.0.1\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{tmp_path}:{os.environ['PATH']}")
-    out = subprocess.run([sys.executable, "-m", "gluon_resnet.launch", "--workers", "1", "--threads-per-worker", "1", "--hosts",
-                          tmp_path / "hosts", "--ssh", "--", "--model", SMALL_MODEL, "--subset", "200",
-                          "--epochs", "1", "--batch-size", "20"],
+    out = subprocess.run([sys.executable, "-m", "gluon_resnet.launch", "--workers", "1",
+                          "--threads-per-worker", "1", "--hosts", tmp_path / "hosts", "--ssh", "--",
+                          "--model", SMALL_MODEL, "--subset", "200", "--epochs", "1", "--batch-size", "20"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"^loss .* test acc", out.stdout, re.M)

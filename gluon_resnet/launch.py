@@ -271,7 +271,7 @@ def main(argv=None):
     if args.ssh and not args.hosts:
         raise UserError("--ssh needs --hosts FILE: without it everything runs on this machine")
     hosts = read_hosts(args.hosts) if args.hosts else [LOOPBACK]
-    port = args.port or free_port(LOOPBACK if hosts == [LOOPBACK] else "")
+    port = args.port or free_port()  # free here; with --hosts pass --port if the first host differs
     tasks = plan(args.workers, args.servers, hosts, port, train_args, args.threads_per_worker)
     if args.hosts and not args.ssh:
         print(f"# run each line on its host (scheduler on {hosts[0]}:{port}), or pass --ssh")

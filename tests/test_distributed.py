@@ -42,7 +42,8 @@ def test_shards_are_equal_disjoint_and_together_make_the_big_batches():
 def test_shard_is_identity_for_one_worker_and_refuses_empty_shards():
     loader = ArrayLoader(np.zeros((10, 2, 2), np.uint8), np.zeros(10), batch_size=4)
     assert distributed.shard(loader, distributed.Cluster("device", 0, 1)) is loader
-    with pytest.raises(UserError, match="10 training images do not fill one step of 2 workers x --batch-size 8"):
+    with pytest.raises(UserError, match="10 training images do not fill one step of 2 workers x "
+                                        "--batch-size 8"):
         distributed.ShardedLoader(ArrayLoader(loader.images, loader.labels, 8), 0, 2)
 
 
@@ -52,6 +53,16 @@ def test_connect_checks_the_name_and_the_launcher_environment():
         distributed.connect("nccl")
     with pytest.raises(UserError, match="gluon_resnet.launch --workers N"):
         distributed.connect("dist_sync", environ={})
+
+
+def test_dist_kvstore_without_the_launcher_is_a_one_line_error(capsys):
+    from gluon_resnet import train
+
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--kvstore", "dist_sync", "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1
+    assert err[0].startswith("error: --kvstore dist_sync needs the scheduler and servers")
 
 
 def test_tag_only_when_there_are_several_workers():

@@ -202,14 +202,23 @@ def test_no_files_anywhere_and_cache_not_creatable(tmp_path, monkeypatch):
         data.load_fashion_mnist()
 
 
-def test_broken_download_is_not_kept(tmp_path, monkeypatch):
-    """A download that is not the published file never lands in the cache, even partly."""
+def offline(url, timeout):
+    raise data.urllib.error.URLError("Temporary failure in name resolution")
+
+
+def wrong_file(url, timeout):
     import io
 
+    return io.BytesIO(gzip.compress(b"\0\0\x08\x01\0\0\0\x01x"))  # a valid IDX, but not the data
+
+
+@pytest.mark.parametrize("fetch, says", [(offline, "downloading .*train-images.* failed .*name resolution"),
+                                         (wrong_file, "downloaded from .*train-images.* is damaged")])
+def test_failed_download_leaves_nothing_behind(fetch, says, tmp_path, monkeypatch):
+    """Offline, or served the wrong file: one DataError, and no file (whole or partial) in the cache."""
     monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "not_installed")
-    monkeypatch.setattr(data.urllib.request, "urlopen",
-                        lambda url, timeout: io.BytesIO(gzip.compress(b"\0\0\x08\x01\0\0\0\x01x")))
-    with pytest.raises(DataError, match="downloaded from .*train-images.* is damaged"):
+    monkeypatch.setattr(data.urllib.request, "urlopen", fetch)
+    with pytest.raises(DataError, match=says):
         data.load_fashion_mnist()
     assert list(data.cache_dir().iterdir()) == []
 

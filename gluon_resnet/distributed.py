@@ -8,7 +8,8 @@ the sum of all workers' gradients before the same SGD update, so the weights sta
 Batch size and learning rate: ``--batch-size`` is per worker, so one step sees
 ``batch_size * num_workers`` images (the global batch), and ``--lr`` applies to the mean gradient
 over that global batch. N workers at ``--batch-size B/N`` thus follow the same recipe as one
-process at ``--batch-size B``; scale ``--lr`` yourself if you grow the global batch.
+process at ``--batch-size B`` (they even take the same batches, see ``shard_indices``); scale
+``--lr`` yourself if you grow the global batch. Every worker evaluates the whole test set.
 """
 import hashlib
 import os

@@ -216,7 +216,8 @@ def _interrupt(signum, frame):
 def run_cluster(tasks, ssh=False):
     """Start every task, watch them, and stop them all on failure, Ctrl-C or SIGTERM."""
     lock = threading.Lock()
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Set both explicitly: a launcher started in the background inherits SIGINT ignored.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = []
     try:
         for task in tasks:
@@ -228,7 +229,8 @@ def run_cluster(tasks, ssh=False):
         print(f"interrupted: stopped all {len(started)} processes of the cluster", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------------- command line

@@ -185,20 +185,31 @@ def test_two_workers_stay_identical_and_learn_like_one():
         assert acc > 0.6 and abs(acc - single) < 0.03, (acc, single)  # same batches, so close
 
 
-def start_cluster(*train_args):
-    """A launcher in the background; returns it once every process has been started, with their pids."""
-    proc = subprocess.Popen([sys.executable, "-m", "gluon_resnet.launch", "--workers", "2", "--",
-                             *train_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    pids, lines = {}, []
-    while len(pids) < 4:
-        line = proc.stdout.readline()
-        lines.append(line)
-        assert line, "".join(lines)
-        started = re.match(r"launch: started (.+) on 127.0.0.1 \(pid (\d+)\)", line)
-        if started:
-            pids[started.group(1)] = int(started.group(2))
-    return proc, pids, lines
+@pytest.fixture
+def start_cluster():
+    """Start a launcher in the background; returns it once every process has started, with their
+    pids. Whatever happens in the test, the launcher is killed at the end (its children follow)."""
+    procs = []
+
+    def start(*train_args, sigint_ignored=False):
+        # a launcher started with `cmd &` from a script inherits SIGINT ignored: the harder case
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        proc = subprocess.Popen([sys.executable, "-m", "gluon_resnet.launch", "--workers", "2", "--",
+                                 *train_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=ignore)
+        procs.append(proc)
+        pids, lines = {}, []
+        while len(pids) < 4:
+            lines.append(proc.stdout.readline())
+            assert lines[-1], "".join(lines)
+            started = re.match(r"launch: started (.+) on 127.0.0.1 \(pid (\d+)\)", lines[-1])
+            if started:
+                pids[started.group(1)] = int(started.group(2))
+        return proc, pids, lines
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
 
 
 def leftovers(pids):
@@ -214,7 +225,7 @@ def leftovers(pids):
     return alive
 
 
-def test_killing_a_worker_stops_the_cluster_and_names_it():
+def test_killing_a_worker_stops_the_cluster_and_names_it(start_cluster):
     proc, pids, lines = start_cluster("--model", SMALL_MODEL, "--subset", "2000", "--epochs", "50",
                                       "--batch-size", "16")
     while "epoch 1/50" not in lines[-1]:      # both workers are training and in step
@@ -228,8 +239,9 @@ def test_killing_a_worker_stops_the_cluster_and_names_it():
     assert leftovers(pids) == []
 
 
-def test_ctrl_c_stops_every_process():
-    proc, pids, lines = start_cluster("--model", SMALL_MODEL, "--subset", "2000", "--epochs", "50")
+def test_ctrl_c_stops_every_process(start_cluster):
+    proc, pids, lines = start_cluster("--model", SMALL_MODEL, "--subset", "2000", "--epochs", "50",
+                                      sigint_ignored=True)
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)

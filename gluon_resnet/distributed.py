@@ -2,8 +2,8 @@
 
 ``--kvstore device`` or ``local`` sums gradients over the GPUs of one process. ``dist_sync`` and
 ``dist_device_sync`` connect to the scheduler and servers that ``python -m gluon_resnet.launch``
-starts; every worker then trains on its own shard of each epoch, pushes its gradients, and pulls
-the sum of all workers' gradients before the same SGD update, so the weights stay identical.
+starts; every worker then trains on its own shard of each epoch and pushes its gradients; the
+servers add them up and take the SGD step, and every worker pulls the same new weights.
 
 Batch size and learning rate: ``--batch-size`` is per worker, so one step sees
 ``batch_size * num_workers`` images (the global batch), and ``--lr`` applies to the mean gradient
@@ -71,17 +71,19 @@ def make_trainer(params, optimizer, optimizer_params, cluster):
     """A ``gluon.Trainer`` on the cluster's kvstore whose steps average over the global batch.
 
     The servers sum the workers' gradients; ``rescale_grad = 1/num_workers`` turns that sum into
-    the mean, so ``trainer.step(per_worker_batch)`` divides by the global batch size. Updates run
-    on the workers (``update_on_kvstore=False``) so learning-rate changes made by
-    ``trainer.set_learning_rate`` take effect on every worker alike.
+    the mean, so ``trainer.step(per_worker_batch)`` divides by the global batch size. On a dist
+    kvstore the servers also run the optimizer and every worker pulls the same new weights
+    (``update_on_kvstore=True``): that keeps the workers bit-for-bit identical, which updating
+    on each worker did not always do (MXNet 1.9.1, loopback: 1 run in 6 drifted apart). The
+    optimizer runs on the servers, so change its learning rate with an ``lr_scheduler`` in
+    ``optimizer_params``; ``trainer.set_learning_rate`` would only reach this worker's copy.
     """
     from mxnet import gluon
 
     options = dict(optimizer_params)
     options["rescale_grad"] = options.get("rescale_grad", 1.0) / cluster.num_workers
-    update_on_kvstore = False if cluster.distributed else None
     return gluon.Trainer(params, optimizer, options, kvstore=cluster.kvstore,
-                         update_on_kvstore=update_on_kvstore)
+                         update_on_kvstore=True if cluster.distributed else None)
 
 
 # ---------------------------------------------------------------------------- data shards
@@ -126,8 +128,12 @@ class ShardedLoader(ArrayLoader):
 
 
 def shard(loader, cluster):
-    """The cluster's share of ``loader`` (the loader itself when there is one worker)."""
-    if cluster.num_workers == 1:
+    """The cluster's share of ``loader`` (the loader itself without a dist kvstore).
+
+    Even a single dist worker gets whole batches only: the servers' optimizer keeps the
+    gradient scale of the first step, so every step must see the same batch size.
+    """
+    if not cluster.distributed:
         return loader
     return ShardedLoader(loader, cluster.rank, cluster.num_workers)
 

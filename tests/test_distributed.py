@@ -182,7 +182,7 @@ def test_two_workers_stay_identical_and_learn_like_one():
     accs = by_worker(two.stdout, r"loss .* test acc ([\d.]+)")
     for rank in (0, 1):
         acc = float(accs[rank][0][0])
-        assert acc > 0.6 and abs(acc - single) < 0.03, (acc, single)  # same batches, so close
+        assert acc > 0.6 and abs(acc - single) < 0.05, (acc, single)  # same batches: close
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def make_trainer(params, optimizer, optimizer_params, cluster):
     options = dict(optimizer_params)
     options["rescale_grad"] = options.get("rescale_grad", 1.0) / cluster.num_workers
     return gluon.Trainer(params, optimizer, options, kvstore=cluster.kvstore,
-                         update_on_kvstore=True if cluster.distributed else None)
+                         update_on_kvstore=None if isinstance(cluster.kvstore, str) else True)
 
 
 # ---------------------------------------------------------------------------- data shards

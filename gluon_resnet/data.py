@@ -12,10 +12,12 @@ modification time, so a second load takes a fraction of a second.
 """
 import gzip
 import hashlib
+import math
 import os
 import sys
 import tempfile
 import urllib.request
+import zipfile
 import zlib
 from collections import namedtuple
 from pathlib import Path
@@ -35,8 +37,6 @@ DEFAULT_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle boot")
 CACHE_NAME = "decoded-v1.npz"
-FIX = "reinstall Debian's dataset-fashion-mnist package or delete the file so it is downloaded again"
-
 FashionMNIST = namedtuple("FashionMNIST", "train_images train_labels test_images test_labels")
 
 
@@ -55,6 +55,26 @@ def cache_dir():
     return Path(home) / "datasets" / "fashion-mnist"
 
 
+def fix_for(path):
+    """What to do about a bad data file, which depends on where it lives.
+
+    >>> fix_for("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+    'reinstall it with apt-get install --reinstall dataset-fashion-mnist'
+    """
+    folder = Path(path).parent
+    if folder == SYSTEM_DIR:
+        return "reinstall it with apt-get install --reinstall dataset-fashion-mnist"
+    if folder == cache_dir():
+        return "delete it and run again to download a fresh copy"
+    return (f"replace it with the published file from {DEFAULT_URL}, "
+            "or leave out --data-dir to use the installed copy")
+
+
+def _bad(name, problem):
+    """The DataError for file ``name``: what is wrong with it, then the fix."""
+    return DataError(f"{name} {problem}: {fix_for(name)}")
+
+
 # ---------------------------------------------------------------------------- IDX reading
 
 def parse_idx(payload, name="<bytes>"):
@@ -64,16 +84,15 @@ def parse_idx(payload, name="<bytes>"):
     [7, 8, 9]
     """
     if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] != 0x08:
-        raise DataError(f"{name} is not an IDX file of unsigned bytes (wrong magic number): {FIX}")
+        raise _bad(name, "is not an IDX file of unsigned bytes (wrong magic number)")
     ndim = payload[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(payload) < header:
-        raise DataError(f"{name} has a truncated IDX header: {FIX}")
+        raise _bad(name, "has a truncated IDX header")
     dims = [int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)  # Python ints: a forged header cannot overflow
     if len(payload) != expected:
-        raise DataError(f"{name} holds {len(payload)} bytes but its header {tuple(dims)} "
-                        f"needs {expected}: {FIX}")
+        raise _bad(name, f"holds {len(payload)} bytes but its header {tuple(dims)} needs {expected}")
     return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -84,22 +103,28 @@ def read_payload(path):
         raw = path.read_bytes()
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror}; check the path and its permissions") from None
+    if not raw:
+        raise _bad(path, "is empty (an interrupted copy or download?)")
     if raw[:2] != b"\x1f\x8b":
         if path.suffix == ".gz":
-            raise DataError(f"{path} is not a gzip file: {FIX}")
+            raise _bad(path, "is not a gzip file")
         return raw
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error):
-        raise DataError(f"{path} is a truncated or damaged gzip file: {FIX}") from None
+        raise _bad(path, "is a truncated or damaged gzip file") from None
 
 
 def read_idx_file(path, sha1=None):
-    """Read, verify (payload sha1) and decode one IDX file."""
+    """Read, decode and verify (payload sha1) one IDX file.
+
+    The structure is checked first, so a broken file gets the most specific message.
+    """
     payload = read_payload(path)
+    array = parse_idx(payload, name=str(path))
     if sha1 is not None and hashlib.sha1(payload).hexdigest() != sha1:
-        raise DataError(f"{path} does not match the published Fashion-MNIST checksum: {FIX}")
-    return parse_idx(payload, name=str(path))
+        raise _bad(path, "does not match the published Fashion-MNIST checksum")
+    return array
 
 
 # ---------------------------------------------------------------------------- finding files
@@ -121,9 +146,12 @@ def locate(data_dir=None, download=True):
     """Find the four files, downloading them into the cache as a last resort."""
     if data_dir is not None:
         data_dir = Path(data_dir)
-        if not data_dir.is_dir():
+        if not data_dir.exists():
             raise DataError(f"--data-dir {data_dir} does not exist: give the folder that holds "
                             "the four Fashion-MNIST IDX files")
+        if not data_dir.is_dir():
+            raise DataError(f"--data-dir {data_dir} is a file, not a folder: give the folder that "
+                            "holds the four Fashion-MNIST IDX files")
         found = files_in(data_dir)
         if found is None:
             missing = [s for s, _ in FILES.values() if _file_in(data_dir, s) is None]
@@ -153,21 +181,29 @@ def download_fashion_mnist(directory, base_url=None):
         target = directory / (stem + ".gz")
         if target.is_file():
             continue
-        url = base_url.rstrip("/") + "/" + stem + ".gz"
-        print(f"downloading {url}", file=sys.stderr)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                out.write(response.read())
-            read_idx_file(tmp, sha1)  # raises before anything is renamed into place
-            os.replace(tmp, target)
-        except (OSError, ValueError) as err:
-            raise DataError(f"Fashion-MNIST is not installed and downloading {url} failed ({err}): "
-                            "apt-get install dataset-fashion-mnist, or pass --data-dir") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _download_one(base_url.rstrip("/") + "/" + stem + ".gz", target, sha1)
     return files_in(directory)
+
+
+def _download_one(url, target, sha1):
+    """Download ``url`` to a temporary name, verify it, then rename it to ``target``."""
+    print(f"downloading {url}", file=sys.stderr)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            out.write(response.read())
+        read_idx_file(tmp, sha1)  # raises before anything is renamed into place
+        os.replace(tmp, target)
+    except DataError:
+        raise DataError(f"the file downloaded from {url} is damaged or not Fashion-MNIST: try again, "
+                        "or apt-get install dataset-fashion-mnist, or pass --data-dir") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"Fashion-MNIST is not installed and downloading {url} failed ({err}): "
+                        "apt-get install dataset-fashion-mnist, or pass --data-dir") from None
+    finally:  # also on Ctrl-C: no half-written file is left behind
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------- decoded cache
@@ -181,31 +217,51 @@ def _cache_key(found):
 
 
 def _read_cache(path, key):
+    """The cached arrays, or None when the cache is absent, stale or damaged (then it is rebuilt)."""
+    if not path.is_file():
+        return None
     try:
         with np.load(path, allow_pickle=False) as cached:
             if str(cached["key"]) != key:
-                return None
-            return FashionMNIST(*(cached[name] for name in FashionMNIST._fields))
-    except FileNotFoundError:
-        return None
-    except Exception:  # a damaged cache is rebuilt from the sources, never trusted
+                return None  # the source files changed: rebuild quietly
+            data = FashionMNIST(*(cached[name] for name in FashionMNIST._fields))
+        check_arrays(data, {name: path for name in FILES})
+        return data
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
+        print(f"note: the decoded-data cache {path} is damaged; rebuilding it from the "
+              "source files", file=sys.stderr)
         return None
 
 
 def _write_cache(path, key, data):
+    """Save the decoded arrays atomically; a cache that cannot be written is only a slower next load."""
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, key=np.array(key), **data._asdict())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, key=np.array(key), **data._asdict())
+        os.replace(tmp, path)
     except OSError as err:
-        print(f"note: cannot write the decoded-data cache {path} ({err.strerror}); "
-              "loading will verify the files again next time", file=sys.stderr)
+        print(f"note: cannot write the decoded-data cache {path} ({err.strerror or err}); "
+              "set MXNET_HOME to a writable folder to make later loads faster", file=sys.stderr)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_arrays(data, found):
+    """Images must be (N, 28, 28) and labels (N,) with N equal in each split."""
+    for split in ("train", "test"):
+        images, labels = getattr(data, split + "_images"), getattr(data, split + "_labels")
+        image_file, label_file = found[split + "_images"], found[split + "_labels"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+            raise _bad(image_file, f"holds an array of shape {images.shape}, not 28x28 images")
+        if labels.ndim != 1 or labels.dtype != np.uint8:
+            raise _bad(label_file, f"holds an array of shape {labels.shape}, not a list of labels")
+        if len(images) != len(labels):
+            raise _bad(label_file, f"has {len(labels)} labels but {image_file} has "
+                                   f"{len(images)} images")
 
 
 def load_fashion_mnist(data_dir=None, use_cache=True, download=True):
@@ -220,13 +276,8 @@ def load_fashion_mnist(data_dir=None, use_cache=True, download=True):
         data = _read_cache(cache, key)
         if data is not None:
             return data
-    arrays = {name: read_idx_file(found[name], FILES[name][1]) for name in FILES}
-    data = FashionMNIST(**arrays)
-    for split in ("train", "test"):
-        images, labels = getattr(data, split + "_images"), getattr(data, split + "_labels")
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{found[split + '_images']} has {len(images)} images but "
-                            f"{found[split + '_labels']} has {len(labels)} labels: {FIX}")
+    data = FashionMNIST(**{name: read_idx_file(found[name], FILES[name][1]) for name in FILES})
+    check_arrays(data, found)
     if use_cache:
         _write_cache(cache, key, data)
     return data

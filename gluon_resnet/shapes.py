@@ -5,7 +5,6 @@ and ``--table`` prints the README's table of every registered model. Multiply-ad
 as the paper counts FLOPs: convolutions and dense layers only (BN, ReLU, pooling and the additions
 count 0), each as weight size x output positions, for the whole input batch.
 """
-import argparse
 import math
 import sys
 import warnings
@@ -13,7 +12,7 @@ import warnings
 from mxnet import np  # the package's __init__ has already set the thread count
 from mxnet.gluon import nn
 
-from .cli import friendly
+from .cli import ArgumentParser, friendly
 from .errors import UserError
 from .models import get_model, list_models
 
@@ -179,7 +178,7 @@ def parse_shape(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m gluon_resnet.shapes",
         description="Walk a network: each layer's output shape, trainable parameters and multiply-adds "
                     "(convolutions and dense layers, as the ResNet paper counts FLOPs), then totals.")

@@ -21,6 +21,7 @@ import mxnet as mx
 from mxnet import autograd, gluon, init, npx
 
 from . import checkpoint as ckpt
+from . import distributed
 from .cli import ArgumentParser, friendly, number
 from .errors import UserError
 
@@ -62,12 +63,16 @@ def make_schedule(kind, base_lr, total_steps, warmup_steps=0):
     return lr
 
 
-def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, kvstore="device"):
-    """The one ``gluon.Trainer`` that updates ``net`` (all devices' gradients are summed into it)."""
+def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, cluster=None):
+    """The one ``gluon.Trainer`` that updates ``net`` (all devices' gradients are summed into it).
+
+    ``cluster`` (``distributed.connect(kvstore)``) picks the kvstore; default: this process alone.
+    """
     params = {"learning_rate": lr, "wd": wd}
     if optimizer in ("sgd", "nag"):
         params["momentum"] = momentum
-    return gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
+    return distributed.make_trainer(net.collect_params(), optimizer, params,
+                                    cluster or distributed.connect())
 
 
 def cross_entropy(y_hat, y, label_smoothing=0.0):
@@ -246,6 +251,11 @@ def build_parser():
                    help="use the first K GPUs, splitting each batch across them (default: all with --device auto/gpu)")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST IDX files (default: look in "
                    "$MXNET_HOME/datasets/fashion-mnist, then /usr/share/datasets/fashion-mnist, then download)")
+    p.add_argument("--kvstore", choices=distributed.KVSTORES, default="device",
+                   help="how gradients are combined: device/local sum over this machine's GPUs; "
+                        "dist_sync/dist_device_sync over the processes that `python -m gluon_resnet.launch` "
+                        "starts, each training on its shard with --batch-size images per step, --lr applying "
+                        "to the mean over all workers' batches (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="save metrics.json, curves.png and a checkpoint after every epoch here")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its --out) from its last "
                    "complete epoch, with its settings and the same data order")
@@ -396,31 +406,39 @@ def main(argv=None):
     from .models import get_model
 
     args = parse_args(argv)                                               # parse
+    cluster = distributed.connect(args.kvstore)                           # cluster (rank 0 of 1 alone)
+    log = cluster.tag(print)
+    if cluster.distributed and args.schedule != "constant":
+        raise UserError(f"--schedule {args.schedule} is not supported with --kvstore {args.kvstore} yet "
+                        "(the servers run the optimizer): use --schedule constant")
     meta, members = resume_point(args)
-    out = prepare_out(args.out, resuming=meta is not None) if args.out else None
+    out = prepare_out(args.out, resuming=meta is not None) if args.out and cluster.is_writer else None
     ctxs = choose_devices(args)                                           # devices
     augment = Augment(args.crop_pad, args.flip)                           # data
     train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir,
                                                     seed=args.seed, subset=args.subset,
                                                     augment=augment or None)
+    train_iter = distributed.shard(train_iter, cluster)                   # this worker's shard
     mx.random.seed(args.seed)                                             # model
     net = get_model(args.model, imperative=args.imperative)
     if meta:
         ckpt.restore(net, members, ctxs, where=f"{args.resume}/{ckpt.CHECKPOINT}")
     else:
         net.initialize(init.Xavier(), ctx=ctxs)
-    trainer = make_trainer(net, args.optimizer, args.lr, args.momentum, args.wd)  # trainer
+    trainer = make_trainer(net, args.optimizer, args.lr, args.momentum, args.wd, cluster)  # trainer
     if meta:
         ckpt.restore_trainer(trainer, members)
     config, history = recipe(args), list(meta["history"]) if meta else []
     done = [meta["epoch"] if meta else 0]
     on_epoch = run_saver(out, net, trainer, config, ckpt.environment(ctxs), history, done)
+    if cluster.distributed:  # workers print a digest of their weights: equal digests, equal models
+        on_epoch = check_agreement(on_epoch, net, log)
     if meta:
-        print(f"resuming {args.out} after epoch {meta['epoch']} of {args.epochs}")
+        log(f"resuming {args.out} after epoch {meta['epoch']} of {args.epochs}")
     caught = []
     try:                                                                  # loop
         with sigterm_as_interrupt(caught):
-            train(net, train_iter, test_iter, args.epochs, args.lr, ctxs, on_epoch=on_epoch,
+            train(net, train_iter, test_iter, args.epochs, args.lr, ctxs, log=log, on_epoch=on_epoch,
                   optimizer=args.optimizer, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                   label_smoothing=args.label_smoothing, trainer=trainer, start_epoch=done[0],
                   initialize=False, hybridize=not args.imperative, seed=args.seed,
@@ -430,18 +448,28 @@ def main(argv=None):
     except Diverged as err:
         kept = f"; the checkpoint of epoch {done[0]} in {args.out} is kept" if out and done[0] else ""
         raise Diverged(f"{err}{kept}") from None
-    return summarize(history, ctxs, out)                                  # outputs
+    return summarize(history, ctxs, out, cluster, log)                    # outputs
 
 
-def summarize(history, ctxs, out):
+def check_agreement(on_epoch, net, log):
+    """Wrap ``on_epoch`` to also log a short digest of the weights (workers must all print the same)."""
+    def wrapped(row):
+        on_epoch(row)
+        log(f"epoch {row['epoch']}: parameters {distributed.param_digest(net)}")
+    return wrapped
+
+
+def summarize(history, ctxs, out, cluster, log=print):
     """The d2l-style closing lines (and where the run was saved)."""
     if out:
-        print(f"saved {out}/metrics.json, {out}/curves.png and {out}/{ckpt.CHECKPOINT}")
+        log(f"saved {out}/metrics.json, {out}/curves.png and {out}/{ckpt.CHECKPOINT}")
     last = history[-1]
-    print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
-          f"test acc {last['test_acc']:.3f}")
+    log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
+        f"test acc {last['test_acc']:.3f}")
     speed = sum(r["examples_per_sec"] for r in history) / len(history)
-    print(f"{speed:.1f} examples/sec on {', '.join(str(c) for c in ctxs)}")
+    together = f" (about {speed * cluster.num_workers:.0f} for all {cluster.num_workers} workers)"
+    log(f"{speed:.1f} examples/sec on {', '.join(str(c) for c in ctxs)}"
+        + (together if cluster.num_workers > 1 else ""))
     return 0
 
 

@@ -70,7 +70,7 @@ def test_count_mismatch_between_images_and_labels(tmp_path, monkeypatch):
     (tmp_path / "d" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
     arrays["train-labels-idx1-ubyte"] = labels
     monkeypatch.setattr(data, "FILES", {k: (s, None) for k, (s, _) in data.FILES.items()})
-    with pytest.raises(DataError, match="20 images but .* 7 labels"):
+    with pytest.raises(DataError, match="7 labels but .* 20 images"):
         data.load_fashion_mnist(tmp_path / "d")
 
 

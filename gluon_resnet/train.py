@@ -23,8 +23,11 @@ def accuracy_sums(net, data_iter, ctx):
     return correct, seen
 
 
-def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print):
-    """Plain SGD with softmax cross-entropy; returns one dict of metrics per epoch."""
+def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None):
+    """Plain SGD with softmax cross-entropy; returns one dict of metrics per epoch.
+
+    ``on_epoch(row)`` is called after each epoch (e.g. ``plots.LivePlot()`` in a notebook).
+    """
     net.initialize(init.Xavier(), ctx=ctx, force_reinit=True)
     if isinstance(net, gluon.HybridBlock):
         net.hybridize(static_alloc=True, static_shape=True)
@@ -49,6 +52,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print):
                "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
                "seconds": time.perf_counter() - start}
         history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
         log(f"epoch {row['epoch']}/{num_epochs}: loss {row['train_loss']:.3f}, "
             f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f} "
             f"({row['seconds']:.0f} s)")

@@ -1,0 +1,114 @@
+"""Figures: training curves (the d2l look), confusion matrices and labelled image grids.
+
+Every function builds a ``matplotlib.figure.Figure`` without pyplot, so nothing depends on a
+display or a global backend: Jupyter shows a returned figure, scripts call ``save_figure``.
+"""
+import os
+import tempfile
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# (label, key in a history row, line style) in the order d2l's training plots draw them
+CURVES = (("train loss", "train_loss", "-"), ("train acc", "train_acc", "m--"),
+          ("test acc", "test_acc", "g-."))
+
+
+def _axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_history(history, ax=None, title=None, figsize=(4.5, 3.2)):
+    """Loss and accuracies per epoch from ``train()``'s list of row dicts."""
+    fig, ax = _axes(ax, figsize)
+    epochs = [row["epoch"] for row in history]
+    for label, key, style in CURVES:
+        ax.plot(epochs, [row[key] for row in history], style, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_series(series, xlabel, ylabel, ax=None, title=None, styles=None, figsize=(4.5, 3.2)):
+    """Several named curves on one axis, x = 1, 2, ...: ``{"plain-20": [...], "resnet-20": [...]}``."""
+    fig, ax = _axes(ax, figsize)
+    for i, (name, values) in enumerate(series.items()):
+        style = (styles or {}).get(name, "-")
+        ax.plot(np.arange(1, len(values) + 1), values, style, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_confusion(matrix, labels, ax=None, title="confusion matrix", figsize=(5.5, 5)):
+    """Counts of (true row, predicted column), each cell annotated, rows labelled."""
+    matrix = np.asarray(matrix)
+    fig, ax = _axes(ax, figsize)
+    image = ax.imshow(matrix, cmap="Blues")
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=60, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > threshold else "black")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    return fig
+
+
+def show_images(images, titles=None, ncols=8, scale=1.4, cmap="gray"):
+    """A grid of images (N, H, W) or (N, 1, H, W), each with an optional title."""
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    nrows = max(1, -(-len(images) // ncols))
+    fig = Figure(figsize=(ncols * scale, nrows * scale * 1.15), layout="constrained")
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(image, cmap=cmap)
+        ax.set_axis_off()
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    return fig
+
+
+class LivePlot:
+    """An ``on_epoch`` callback that redraws the training curves in a notebook after each epoch."""
+
+    def __init__(self, title=None):
+        self.rows, self.title = [], title
+
+    def __call__(self, row):
+        from IPython import display
+
+        self.rows.append(row)
+        display.clear_output(wait=True)
+        display.display(plot_history(self.rows, title=self.title))
+
+
+def save_figure(fig, path, dpi=120):
+    """Write ``fig`` as PNG atomically: a temporary file in the same folder, then a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fig-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fig.savefig(out, format="png", dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

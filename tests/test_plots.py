@@ -1,0 +1,39 @@
+import numpy as np
+from matplotlib.figure import Figure
+
+from gluon_resnet import plots
+from gluon_resnet.evaluate import confusion_matrix, per_class_accuracy
+
+HISTORY = [{"epoch": e, "train_loss": 1 / e, "train_acc": 0.5 + e / 10, "test_acc": 0.4 + e / 10}
+           for e in (1, 2, 3)]
+
+
+def test_history_plot_draws_the_three_curves():
+    fig = plots.plot_history(HISTORY, title="demo")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["train loss", "train acc", "test acc"]
+    np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.5, 0.6, 0.7])
+
+
+def test_save_figure_writes_a_png_atomically(tmp_path):
+    path = plots.save_figure(plots.plot_history(HISTORY), tmp_path / "curves.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary left behind
+
+
+def test_confusion_plot_and_image_grid(tmp_path):
+    matrix = confusion_matrix([0, 1, 2, 2], [0, 2, 2, 2], num_classes=3)
+    np.testing.assert_allclose(per_class_accuracy(matrix), [1.0, 0.0, 1.0])
+    fig = plots.plot_confusion(matrix, ["a", "b", "c"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["1", "0", "0", "0", "0", "1", "0", "0", "2"]
+    grid = plots.show_images(np.zeros((10, 1, 28, 28)), titles=[str(i) for i in range(10)], ncols=4)
+    assert isinstance(grid, Figure) and len(grid.axes) == 10
+    assert grid.axes[9].get_title() == "9"
+
+
+def test_series_plot_labels_each_curve():
+    fig = plots.plot_series({"plain-20": [0.5, 0.4], "resnet-20": [0.45, 0.3]}, "epoch", "training error")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "training error"
+    assert [line.get_label() for line in ax.get_lines()] == ["plain-20", "resnet-20"]

@@ -28,8 +28,8 @@ from gluon_resnet.train import train
 from matplotlib.figure import Figure
 from mxnet import np
 
-SETTINGS = (dict(subset=128, epochs=1, batch_size=64, lr=0.1, depths=(20, 32)) if QUICK else
-            dict(subset=2000, epochs=6, batch_size=128, lr=0.1, depths=(20, 56)))
+SETTINGS = (dict(subset=64, test_subset=64, epochs=1, batch_size=32, lr=0.1, depths=(20, 32)) if QUICK else
+            dict(subset=1500, test_subset=500, epochs=5, batch_size=64, lr=0.1, depths=(20, 56)))
 SETTINGS
 
 # %% [markdown]
@@ -51,10 +51,12 @@ for name in NAMES:
 #
 # Same data, same batch order (the loader is rewound before each run), same seed for the initial
 # weights, plain SGD with the same learning rate. `train` measures training accuracy on the fly
-# during each epoch, as the paper's training-error curves do.
+# during each epoch, as the paper's training-error curves do; test error is measured on a separate,
+# smaller class-balanced set of test images after each epoch (`test_subset`).
 
 # %%
-train_iter, test_iter = cifar.load_data_padded_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["subset"])
+train_iter, _ = cifar.load_data_padded_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["subset"])
+_, test_iter = cifar.load_data_padded_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["test_subset"])
 ctx = gr.devices()[0]
 histories = {}
 for name in NAMES:

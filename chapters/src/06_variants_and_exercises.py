@@ -23,7 +23,7 @@ from gluon_resnet.train import train
 from matplotlib.figure import Figure
 from mxnet import np, npx
 
-SETTINGS = (dict(subset=256, epochs=1, batch_size=64, lr=0.1) if QUICK else
+SETTINGS = (dict(subset=128, epochs=1, batch_size=64, lr=0.1) if QUICK else
             dict(subset=5000, epochs=3, batch_size=128, lr=0.1))
 
 

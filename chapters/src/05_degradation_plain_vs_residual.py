@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from mxnet import np
 
 SETTINGS = (dict(subset=64, test_subset=64, epochs=1, batch_size=32, lr=0.1, depths=(20, 32)) if QUICK else
-            dict(subset=1500, test_subset=500, epochs=5, batch_size=64, lr=0.1, depths=(20, 56)))
+            dict(subset=1000, test_subset=500, epochs=4, batch_size=64, lr=0.1, depths=(20, 56)))
 SETTINGS
 
 # %% [markdown]

@@ -28,7 +28,7 @@ from gluon_resnet.train import train
 from mxnet import autograd, gluon, np
 
 SETTINGS = (dict(subset=128, epochs=1, batch_size=64, lr=0.1, overfit_steps=3) if QUICK else
-            dict(subset=5000, epochs=3, batch_size=128, lr=0.1, overfit_steps=40))
+            dict(subset=3000, epochs=3, batch_size=128, lr=0.1, overfit_steps=30))
 SETTINGS
 
 # %% [markdown]

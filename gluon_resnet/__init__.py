@@ -7,14 +7,17 @@ from mxnet import npx  # noqa: E402
 
 npx.set_np()
 
-from .blocks import Residual  # noqa: E402
+from .blocks import (BasicBlock, BasicBlockV2, Bottleneck, BottleneckV2,  # noqa: E402
+                     ResNeXtBlock, Residual)
 from .data import (get_fashion_mnist_labels, load_data_fashion_mnist,  # noqa: E402
                    load_fashion_mnist)
 from .errors import DataError, UserError  # noqa: E402
-from .models import get_model, list_models, resnet18_d2l  # noqa: E402
+from .models import ResNet, get_model, list_models, resnet18_d2l  # noqa: E402
 from .runtime import devices  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Residual", "resnet18_d2l", "get_model", "list_models", "load_fashion_mnist",
            "load_data_fashion_mnist", "get_fashion_mnist_labels", "devices", "UserError",
-           "DataError", "configure_threads"]
+           "DataError", "configure_threads", "ResNet", "BasicBlock", "Bottleneck", "BasicBlockV2",
+           "BottleneckV2", "ResNeXtBlock"]
+# layer_table and count_params live in gluon_resnet.shapes (also a `python -m` CLI, so not imported here)

@@ -1,5 +1,6 @@
 """What every command-line entry point shares: user errors become one line and exit code 2."""
 import functools
+import os
 import sys
 
 from .errors import UserError
@@ -14,6 +15,9 @@ def friendly(main):
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+        except BrokenPipeError:  # output piped into `head` and closed early: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the exit-time flush
+            raise SystemExit(0) from None
     return wrapper
 
 

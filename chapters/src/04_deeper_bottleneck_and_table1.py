@@ -77,9 +77,10 @@ table1
 
 # %% [markdown]
 # Our multiply-add counts land within 0.1 G of Table 1 at every depth. The small excess (3.66
-# against 3.6 for ResNet-34, 3.86 against 3.8 for ResNet-50) fits the paper counting a little less
-# than we do - for instance leaving out the shortcut projections or the classifier; it does not
-# spell out its convention. We count every convolution and the dense layer, nothing else. The paper's table lists no
+# against 3.6 for ResNet-34, 3.86 against 3.8 for ResNet-50) has no certain explanation: the paper
+# does not spell out its convention. Leaving out the three shortcut projections (0.02 G) would
+# bring ResNet-34 to 3.6, but no such omission explains ResNet-50, so it may simply be rounded
+# down. We count every convolution and the dense layer, nothing else. The paper's table lists no
 # parameter counts; ours are the usual ones for these networks (11.7M for ResNet-18, 25.6M for
 # ResNet-50).
 #

@@ -113,4 +113,5 @@ for kind in ("plain", "resnet"):
 
 # %%
 print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+      f"{os.environ.get('OMP_NUM_THREADS')} OpenMP thread(s)")

@@ -171,4 +171,5 @@ plots.plot_confusion(evaluate.confusion_matrix(y_true, y_pred, 10), label_names(
 
 # %%
 print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+      f"{os.environ.get('OMP_NUM_THREADS')} OpenMP thread(s)")

@@ -1,5 +1,7 @@
 """What every command-line entry point shares: user errors become one line and exit code 2."""
+import argparse
 import functools
+import math
 import os
 import sys
 
@@ -21,17 +23,26 @@ def friendly(main):
     return wrapper
 
 
-def positive(kind, minimum, name):
-    """An argparse type that accepts numbers of ``kind`` no smaller than ``minimum`` (strictly above for 0.0)."""
-    import argparse
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose mistakes become one ``error: ...`` line and exit 2 (via ``cli.friendly``)."""
 
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def number(kind, name, low=None, high=None, low_open=False, high_open=False):
+    """An argparse type for a number in a range, e.g. ``number(float, "--lr", 0, low_open=True)``."""
     def convert(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, not {text!r}") from None
-        if value < minimum or (minimum == 0 and kind is float and value <= 0):
-            bound = "> 0" if (minimum == 0 and kind is float) else f">= {minimum}"
-            raise argparse.ArgumentTypeError(f"{name} must be {bound}, not {text}")
+        bad_low = low is not None and (value <= low if low_open else value < low)
+        bad_high = high is not None and (value >= high if high_open else value > high)
+        if bad_low or bad_high or not math.isfinite(value):
+            lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
+            hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+            raise argparse.ArgumentTypeError(f"{name} must be {' and '.join(filter(None, (lo, hi)))}, "
+                                             f"not {text}")
         return value
     return convert

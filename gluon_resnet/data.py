@@ -248,16 +248,20 @@ def resize_images(images, size, chunk=4096):
 
 
 class ArrayLoader:
-    """Batches ``(X, y)`` from in-memory arrays: X float32 (B, 1, H, W) in [0, 1], y int32.
+    """Batches ``(X, y)`` from in-memory uint8 arrays: X float32 (B, 1, H, W) in [0, 1], y int32.
 
-    The epoch's order comes from ``(seed, epoch)`` alone, so a resumed run sees the same batches.
+    The epoch's order (and its augmentation) comes from ``(seed, epoch)`` alone, so a resumed run
+    sees the same batches. ``augment`` is a callable ``(uint8 batch, numpy Generator) -> batch``,
+    e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch.
     """
 
-    def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False):
+    def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
+                 augment=None):
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.augment = augment
         self.epoch = 0
 
     def __len__(self):
@@ -270,17 +274,29 @@ class ArrayLoader:
             return np.arange(len(self.images))
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
 
+    def batch_indices(self, epoch):
+        """The index array of every batch of ``epoch``, in order (what a shard would slice)."""
+        idx = self.order(epoch)
+        return [idx[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
+
     def set_epoch(self, epoch):
+        """Make the next pass over the loader be epoch ``epoch`` (0-based), e.g. on resume."""
         self.epoch = epoch
+
+    def numpy_batch(self, take, rng=None):
+        """One batch as numpy arrays: float32 images (B, 1, H, W) in [0, 1] and int32 labels."""
+        images = self.images[take]
+        if self.augment and rng is not None:
+            images = self.augment(images, rng)
+        return images.astype(np.float32)[:, None] * np.float32(1 / 255), self.labels[take]
 
     def __iter__(self):
         from mxnet import np as mnp
 
-        idx = self.order(self.epoch)
-        for b in range(len(self)):
-            take = np.sort(idx[b * self.batch_size:(b + 1) * self.batch_size])
-            X = self.images[take].astype(np.float32)[:, None] * np.float32(1 / 255)
-            yield mnp.array(X), mnp.array(self.labels[take], dtype=np.int32)
+        rng = np.random.default_rng([self.seed, self.epoch, 1]) if self.augment else None
+        for take in self.batch_indices(self.epoch):
+            X, y = self.numpy_batch(np.sort(take), rng)
+            yield mnp.array(X), mnp.array(y, dtype=np.int32)
         self.epoch += 1
 
 
@@ -296,15 +312,17 @@ def balanced_subset(images, labels, n):
     return images[keep], labels[keep]
 
 
-def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None):
+def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None,
+                            augment=None):
     """Train and test batch iterables, as d2l's function of the same name returns.
 
-    ``subset=N`` keeps N class-balanced training images and N test images, for quick runs.
+    ``subset=N`` keeps N class-balanced training images and N test images, for quick runs;
+    ``augment`` (see ``ArrayLoader``) applies to the training batches only.
     """
     data = load_fashion_mnist(data_dir)
     train_images, train_labels = balanced_subset(data.train_images, data.train_labels, subset)
     test_images, test_labels = balanced_subset(data.test_images, data.test_labels, subset)
     train = ArrayLoader(resize_images(train_images, resize), train_labels,
-                        batch_size, shuffle=True, seed=seed)
+                        batch_size, shuffle=True, seed=seed, augment=augment)
     test = ArrayLoader(resize_images(test_images, resize), test_labels, batch_size)
     return train, test

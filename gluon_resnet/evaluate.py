@@ -1,5 +1,14 @@
-"""Evaluate a trained network: predictions, accuracy per class, confusion matrix."""
+"""Evaluate a trained network: predictions, accuracy per class, confusion matrix (+ the CLI).
+
+``python -m gluon_resnet.evaluate DIR`` reloads a run saved with ``train --out DIR``.
+"""
+import sys
+from pathlib import Path
+
+import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import numpy as np
+
+from .cli import friendly
 
 
 def predict(net, data_iter, ctx):
@@ -26,3 +35,81 @@ def per_class_accuracy(matrix):
     """Fraction of each true class predicted correctly (the diagonal over row sums)."""
     matrix = np.asarray(matrix)
     return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+
+
+# ---------------------------------------------------------------------------- the command line
+
+def prediction_titles(y_true, y_pred):
+    """Two-line titles, true label over predicted, as d2l's ``predict_ch3`` shows them.
+
+    >>> prediction_titles([0, 9], [0, 7])
+    ['t-shirt\\nt-shirt', 'ankle boot\\nsneaker']
+    """
+    from .data import get_fashion_mnist_labels
+
+    return [f"{t}\n{p}" for t, p in zip(get_fashion_mnist_labels(y_true), get_fashion_mnist_labels(y_pred))]
+
+
+def build_parser():
+    from .cli import ArgumentParser, number
+
+    p = ArgumentParser(prog="python -m gluon_resnet.evaluate",
+                       description="Reload a run saved by `python -m gluon_resnet.train --out DIR` and "
+                                   "report its test accuracy, per class too; write DIR/confusion.png and "
+                                   "DIR/predictions.png (test images with true and predicted labels).")
+    p.add_argument("run", metavar="DIR", help="the --out folder of a training run")
+    p.add_argument("--batch-size", type=number(int, "--batch-size", 1), default=500,
+                   help="examples per forward pass (default: %(default)s)")
+    p.add_argument("--subset", type=number(int, "--subset", 10), metavar="N",
+                   help="evaluate on N class-balanced test images only (default: all 10,000)")
+    p.add_argument("--num-images", type=number(int, "--num-images", 1, 64), default=16,
+                   help="test images in predictions.png (default: %(default)s)")
+    p.add_argument("--export", action="store_true",
+                   help="also write DIR/model-symbol.json and DIR/model-0000.params for deployment "
+                        "(reload with mxnet.gluon.SymbolBlock.imports)")
+    p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
+    return p
+
+
+def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False):
+    """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict."""
+    import mxnet as mx
+
+    from . import checkpoint as ckpt
+    from .data import TEXT_LABELS, ArrayLoader, balanced_subset, load_fashion_mnist, resize_images
+    from .plots import plot_confusion, save_figure, show_images
+
+    meta, _ = ckpt.read_checkpoint(directory)
+    net = ckpt.load_model(directory)
+    data = load_fashion_mnist(data_dir)
+    images, labels = balanced_subset(data.test_images, data.test_labels, subset)
+    images = resize_images(images, meta["config"].get("resize"))
+    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu())
+    matrix = confusion_matrix(y_true, y_pred)
+    save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{meta['config']['model']}, epoch {meta['epoch']}"),
+                Path(directory) / "confusion.png")
+    shown = slice(0, num_images)
+    save_figure(show_images(images[shown], prediction_titles(y_true[shown], y_pred[shown])),
+                Path(directory) / "predictions.png")
+    result = {"epoch": meta["epoch"], "test_acc": float((y_true == y_pred).mean()),
+              "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true)}
+    if export:
+        result["exported"] = ckpt.export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
+    return result
+
+
+@friendly
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export)
+    print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
+          f"on {result['count']} test images")
+    for name, acc in result["per_class"].items():
+        print(f"  {name:<11} {acc:.3f}")
+    written = ["confusion.png", "predictions.png"] + [p.name for p in result.get("exported", [])]
+    print(f"wrote {', '.join(str(Path(args.run) / name) for name in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,11 +3,12 @@
 Every function builds a ``matplotlib.figure.Figure`` without pyplot, so nothing depends on a
 display or a global backend: Jupyter shows a returned figure, scripts call ``save_figure``.
 """
-import os
-import tempfile
+import io
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from .files import atomic_write
 
 # (label, key in a history row, line style) in the order d2l's training plots draw them
 CURVES = (("train loss", "train_loss", "-"), ("train acc", "train_acc", "m--"),
@@ -102,13 +103,7 @@ class LivePlot:
 
 def save_figure(fig, path, dpi=120):
     """Write ``fig`` as PNG atomically: a temporary file in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fig-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            fig.savefig(out, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write(path, buffer.getvalue())
     return path

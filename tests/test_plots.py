@@ -37,3 +37,11 @@ def test_series_plot_labels_each_curve():
     ax = fig.axes[0]
     assert ax.get_ylabel() == "training error"
     assert [line.get_label() for line in ax.get_lines()] == ["plain-20", "resnet-20"]
+
+
+def test_saved_figure_gets_the_usual_file_mode(tmp_path):
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    path = plots.save_figure(plots.plot_history(HISTORY), tmp_path / "c.png")
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -1,0 +1,170 @@
+"""Training throughput, measured in one run: ``python -m gluon_resnet.bench --help``.
+
+Prints ``name: value`` lines for one model, image size and batch size (default: the lesson's
+ResNet-18 at 1x96x96, batch 128):
+
+- ``compute_step_img_per_s``: hybridized train steps on one batch already in memory;
+- ``end_to_end_img_per_s``: the real loop (``train.train_epoch``) over real images from ``ArrayLoader``;
+- ``d2l_baseline_img_per_s``: the d2l way: the lesson's imperative blocks, per-sample
+  ``Resize``/``ToTensor`` transforms through a Gluon ``DataLoader``, MXNet's default threads
+  (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
+- ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
+- the ratios between them, and the load average, since other work on the machine slows every figure.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from .cli import friendly
+from .cli import ArgumentParser, number
+from .train import cross_entropy, make_trainer, train_epoch
+
+PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
+
+
+def real_images(count, size, seed=0):
+    """``count`` real training images (uint8) resized once to ``size`` and their labels."""
+    from .data import load_fashion_mnist, resize_images
+
+    data = load_fashion_mnist()
+    take = np.random.default_rng(seed).permutation(len(data.train_labels))[:count]
+    return resize_images(data.train_images[take], size), data.train_labels[take]
+
+
+def timed_steps(step, steps, warmup):
+    """Seconds for ``steps`` calls of ``step()`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx):
+    """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches."""
+    from .data import ArrayLoader
+    from .models import get_model
+
+    net = get_model(model)
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = make_trainer(net, lr=0.05)
+    images, labels = real_images(batch_size * steps, size)
+    loader = ArrayLoader(images, labels, batch_size, shuffle=True)
+    X, y = next(iter(ArrayLoader(images, labels, batch_size)))
+    X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
+
+    def step():
+        with autograd.record():
+            loss = cross_entropy(net(X), y)
+        loss.backward()
+        trainer.step(batch_size)
+        float(loss.sum())  # wait for the step, as the real loop does
+
+    compute = timed_steps(step, steps, warmup)
+    start = time.perf_counter()
+    train_epoch(net, trainer, loader, [ctx], 0, lambda s: 0.05, 0)
+    end_to_end = time.perf_counter() - start
+    return steps * batch_size / compute, steps * batch_size / end_to_end
+
+
+def d2l_baseline(model, size, batch_size, steps, warmup, workers):
+    """img/s of the d2l way: imperative blocks, per-sample transforms in a Gluon DataLoader."""
+    from mxnet.gluon.data.vision import transforms
+
+    from .models import get_model
+
+    images, labels = real_images(batch_size * (steps + warmup), None)
+    dataset = gluon.data.ArrayDataset(mx.np.array(images[..., None]), mx.np.array(labels, dtype="int32"))
+    dataset = dataset.transform_first(transforms.Compose([transforms.Resize(size), transforms.ToTensor()]))
+    loader = gluon.data.DataLoader(dataset, batch_size, shuffle=True, num_workers=workers)
+    net = get_model(model, imperative=True)
+    net.initialize(mx.init.Xavier())
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    seen, start = 0, None
+    for i, (X, y) in enumerate(loader):
+        if i == warmup:
+            seen, start = 0, time.perf_counter()
+        with autograd.record():
+            loss = loss_fn(net(X), y)
+        loss.backward()
+        trainer.step(X.shape[0])
+        float(loss.sum())
+        seen += X.shape[0]
+    return seen / (time.perf_counter() - start)
+
+
+def baseline_in_child(args):
+    """Run ``d2l_baseline`` in a child whose MXNet loads with its default thread settings."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    code = ("import mxnet, sys; from gluon_resnet import bench; "
+            f"print(bench.d2l_baseline({args.model!r}, {args.size}, {args.batch_size}, {args.steps}, "
+            f"{args.warmup}, {args.workers}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"the d2l baseline failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def torch_peer(python, size, batch_size, steps, channels_last):
+    """img/s printed by the PyTorch peer script (``torch_step_img_per_s: N``)."""
+    cmd = [python, os.path.abspath(PEER), "--size", str(size), "--batch-size", str(batch_size),
+           "--steps", str(steps)] + (["--channels-last"] if channels_last else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the PyTorch peer failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.strip().split(":")[-1])
+
+
+def build_parser():
+    p = ArgumentParser(prog="python -m gluon_resnet.bench",
+                       description="Measure training throughput (images/second) in one run: compute-only "
+                                   "steps, the real end-to-end loop, the d2l-style baseline and, optionally, "
+                                   "the PyTorch peer; print each as `name: value`.")
+    p.add_argument("--model", default="resnet18_d2l", help="registry name (default: %(default)s)")
+    p.add_argument("--size", type=number(int, "--size", 8, 512), default=96, help="image side (default: 96)")
+    p.add_argument("--batch-size", type=number(int, "--batch-size", 1), default=128, help="(default: 128)")
+    p.add_argument("--steps", type=number(int, "--steps", 1), default=4, help="timed steps per figure (default: 4)")
+    p.add_argument("--warmup", type=number(int, "--warmup", 0), default=1, help="untimed steps first (default: 1)")
+    p.add_argument("--workers", type=number(int, "--workers", 0), default=4,
+                   help="DataLoader worker processes of the d2l baseline (d2l uses 4; default: 4)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the d2l-style baseline")
+    p.add_argument("--torch-python", metavar="PYTHON",
+                   help="a python with torch installed: also time ../shared/peers/torch_resnet18_step.py")
+    return p
+
+
+@friendly
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from .models import get_model  # noqa: F401  (an unknown --model fails here, in one line)
+    get_model(args.model)
+    figures = {"load_average_1min": os.getloadavg()[0]}
+    compute, end_to_end = compute_and_end_to_end(args.model, args.size, args.batch_size, args.steps,
+                                                 args.warmup, mx.cpu())
+    figures.update(compute_step_img_per_s=compute, end_to_end_img_per_s=end_to_end,
+                   end_to_end_over_compute=end_to_end / compute)
+    if not args.no_baseline:
+        baseline = baseline_in_child(args)
+        figures.update(d2l_baseline_img_per_s=baseline, end_to_end_over_baseline=end_to_end / baseline)
+    if args.torch_python:
+        nchw = torch_peer(args.torch_python, args.size, args.batch_size, args.steps, False)
+        last = torch_peer(args.torch_python, args.size, args.batch_size, args.steps, True)
+        figures.update(torch_nchw_img_per_s=nchw, torch_channels_last_img_per_s=last,
+                       compute_over_torch_best=compute / max(nchw, last))
+    figures["load_average_1min_end"] = os.getloadavg()[0]
+    for name, value in figures.items():
+        print(f"{name}: {value:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+import mxnet as mx
+
+from gluon_resnet import checkpoint as ckpt
+from gluon_resnet import evaluate, train
+from gluon_resnet.data import ArrayLoader, balanced_subset, load_fashion_mnist, resize_images
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval") / "run"
+    assert train.main(["--subset", "200", "--batch-size", "40", "--resize", "16", "--epochs", "1",
+                       "--quiet", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_evaluate_reports_accuracy_and_writes_the_figures(run_dir, capsys):
+    assert evaluate.main([str(run_dir), "--subset", "100", "--num-images", "8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{run_dir}: epoch 1, test acc ") and out[0].endswith("on 100 test images")
+    assert [line.split()[0] for line in out[1:11]] == ["t-shirt", "trouser", "pullover", "dress", "coat",
+                                                        "sandal", "shirt", "sneaker", "bag", "ankle"]
+    for name in ("confusion.png", "predictions.png"):
+        assert (run_dir / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_printed_accuracy_is_the_reloaded_models(run_dir):
+    result = evaluate.evaluate_run(run_dir, subset=100)
+    net = ckpt.load_model(run_dir)  # the one-line reload
+    data = load_fashion_mnist()
+    images, labels = balanced_subset(data.test_images, data.test_labels, 100)
+    y_true, y_pred = evaluate.predict(net, ArrayLoader(resize_images(images, 16), labels, 50), mx.cpu())
+    assert result["test_acc"] == pytest.approx((y_true == y_pred).mean())
+    matrix = evaluate.confusion_matrix(y_true, y_pred)
+    assert matrix.sum() == 100 and result["per_class"]["trouser"] == pytest.approx(matrix[1, 1] / 10)
+
+
+def test_export_gives_the_same_predictions(run_dir):
+    result = evaluate.evaluate_run(run_dir, subset=50, export=True)
+    prefix = run_dir / "model"
+    assert [p.name for p in result["exported"]] == ["model-symbol.json", "model-0000.params"]
+    X = mx.np.array(np.random.default_rng(0).random((6, 1, 16, 16), dtype=np.float32))
+    np.testing.assert_allclose(ckpt.load_exported(prefix)(X).asnumpy(),
+                               ckpt.load_model(run_dir)(X).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_evaluate_without_a_run_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(f"error: {tmp_path} holds no checkpoint")

@@ -1,0 +1,184 @@
+"""Issue 6, training side: bad flags, bad --out/--resume, NaN losses, SIGTERM and resume."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import mxnet as mx
+
+from gluon_resnet import checkpoint as ckpt
+from gluon_resnet import train as train_mod
+from helpers import ROOT
+
+TINY = ["--subset", "200", "--batch-size", "40", "--resize", "16", "--quiet"]
+
+
+def cli(*args, **popen):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "gluon_resnet.train", *map(str, args)]
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def fails(capsys, *argv):
+    """Run ``main`` in-process; check exit 2 and one ``error:`` line; return that line."""
+    with pytest.raises(SystemExit) as exit_info:
+        train_mod.main(list(map(str, argv)))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--epochs", "two"], "--epochs must be a number"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--lr", "0"], "--lr must be > 0"),
+    (["--lr", "nan"], "--lr must be > 0"),
+    (["--resize", "4"], "--resize must be >= 8"),
+    (["--momentum", "1"], "--momentum must be >= 0 and < 1"),
+    (["--wd", "-1"], "--wd must be >= 0"),
+    (["--label-smoothing", "1.5"], "--label-smoothing must be >= 0 and < 1"),
+    (["--subset", "3"], "--subset must be >= 10"),
+    (["--num-gpus", "0"], "--num-gpus must be >= 1"),
+    (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
+    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'fast', 'lesson', 'quick')"),
+])
+def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
+    assert message in fails(capsys, *argv)
+
+
+def test_an_unknown_model_lists_every_registered_name(capsys):
+    from gluon_resnet import list_models
+    err = fails(capsys, "--model", "resnet9000")
+    assert all(f"'{name}'" in err for name in list_models())
+
+
+@pytest.mark.skipif(mx.context.num_gpus() > 0, reason="this machine has a GPU")
+def test_gpu_without_a_gpu_says_what_to_install(capsys, tmp_path):
+    assert "pip install mxnet-cu" in fails(capsys, "--device", "gpu", "--out", tmp_path / "run")
+    assert "mxnet-cu" in fails(capsys, "--num-gpus", "2")
+
+
+def test_out_that_is_a_file_or_unwritable(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert "is a file, not a folder" in fails(capsys, "--out", tmp_path / "notes.txt")
+    assert "cannot write to --out" in fails(capsys, "--out", tmp_path / "notes.txt" / "run")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_the_real_command_prints_no_traceback(tmp_path):
+    out = cli("--epochs", "0")
+    assert out.returncode == 2 and out.stderr.strip() == \
+        "error: argument --epochs: --epochs must be >= 1, not 0 (see python -m gluon_resnet.train --help)"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted two-epoch run on a tiny real subset."""
+    folder = tmp_path_factory.mktemp("runs") / "reference"
+    out = cli(*TINY, "--epochs", "2", "--out", folder)
+    assert out.returncode == 0, out.stderr
+    return folder
+
+
+def test_a_run_folder_holds_metrics_curves_and_checkpoint(reference):
+    metrics = json.loads((reference / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["history"]] == [1, 2] and metrics["finished"]
+    assert metrics["config"]["resize"] == 16 and metrics["environment"]["mxnet"] == "1.9.1"
+    for key in ("train_loss", "train_acc", "test_acc", "examples_per_sec", "seconds"):
+        assert all(key in row for row in metrics["history"])
+    assert (reference / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert ckpt.read_checkpoint(reference)[0]["epoch"] == 2
+
+
+def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(reference, tmp_path):
+    run = tmp_path / "run"
+    proc = cli(*TINY, "--epochs", "2", "--out", run, popen=True)
+    deadline = time.time() + 300
+    while not (run / ckpt.CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # epoch 1 is saved; epoch 2 is under way
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert f"the checkpoint of epoch 1 in {run} is intact" in err
+    assert f"resume with: python -m gluon_resnet.train --resume {run}" in err
+    assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
+    out = cli("--resume", run, "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "resuming" in out.stdout and "after epoch 1 of 2" in out.stdout
+    resumed = json.loads((run / "metrics.json").read_text())["history"]
+    straight = json.loads((reference / "metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in resumed] == [1, 2]
+    assert [r["data_order"] for r in resumed] == [r["data_order"] for r in straight]
+    assert abs(resumed[-1]["test_acc"] - straight[-1]["test_acc"]) <= 0.005
+
+
+def test_bad_resume_targets_change_nothing(capsys, reference, tmp_path):
+    before = (reference / ckpt.CHECKPOINT).read_bytes()
+    assert "holds no checkpoint" in fails(capsys, "--resume", tmp_path)
+    assert "is not a folder" in fails(capsys, "--resume", tmp_path / "nothing")
+    assert "with other settings: --resize 32 (saved: 16)" in fails(capsys, "--resume", reference, "--resize", "32")
+    assert "holds a resnet18_d2l run with other settings: --model cifar_resnet20 (saved: resnet18_d2l)" \
+        in fails(capsys, "--resume", reference, "--model", "cifar_resnet20")
+    assert "already finished its 2 epochs" in fails(capsys, "--resume", reference)
+    assert "already holds a run" in fails(capsys, *TINY, "--out", reference)
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / ckpt.CHECKPOINT).write_bytes(before[: len(before) // 3])
+    assert "damaged or half-written" in fails(capsys, "--resume", half)
+    assert (half / ckpt.CHECKPOINT).read_bytes() == before[: len(before) // 3]
+    assert (reference / ckpt.CHECKPOINT).read_bytes() == before
+
+
+def test_resume_into_another_architecture_is_refused(capsys, reference, tmp_path):
+    from mxnet.gluon import nn
+    other = tmp_path / "other"
+    other.mkdir()
+    meta, _ = ckpt.read_checkpoint(reference)
+    meta["epoch"] = 1
+    net = nn.HybridSequential()
+    net.add(nn.Dense(10))
+    net.initialize()
+    net(mx.np.zeros((1, 4)))
+    ckpt.save_checkpoint(other, net, train_mod.make_trainer(net), meta)
+    assert "do not fit this network" in fails(capsys, "--resume", other)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, monkeypatch, tmp_path):
+    calls = []
+    real = train_mod.cross_entropy
+
+    def poisoned(y_hat, y, smoothing=0.0):
+        calls.append(1)
+        loss = real(y_hat, y, smoothing)
+        return loss * float("nan") if len(calls) > 6 else loss  # 5 batches per epoch: epoch 2, batch 2
+    monkeypatch.setattr(train_mod, "cross_entropy", poisoned)
+    run = tmp_path / "run"
+    err = fails(capsys, *TINY, "--epochs", "3", "--out", run)
+    assert "the loss became nan in epoch 2, batch 2" in err
+    assert f"the checkpoint of epoch 1 in {run} is kept" in err
+    assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point of the test
+def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_after_the_batch():
+    caught = []
+    with pytest.raises(KeyboardInterrupt):
+        with train_mod.sigterm_as_interrupt(caught):
+            class Finalized:
+                def __del__(self):
+                    os.kill(os.getpid(), signal.SIGTERM)  # KeyboardInterrupt raised here is ignored
+            Finalized()
+            time.sleep(0.05)
+            assert caught == [signal.SIGTERM]  # the signal was seen, its exception swallowed
+            train_mod.raise_if_stopped()
+    assert caught == [signal.SIGTERM]
+    train_mod.raise_if_stopped()  # outside the block nothing is pending

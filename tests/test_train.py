@@ -121,7 +121,7 @@ def test_presets_fill_defaults_and_flags_win():
         args = train_mod.parse_args(["--preset", name])
         assert all(getattr(args, k) == v for k, v in preset.items())
     quick = train_mod.parse_args(["--preset", "quick"])
-    assert (quick.resize, quick.batch_size, quick.epochs) == (None, 128, 2)
+    assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
 
 
 def test_help_explains_the_flags(run_cli):

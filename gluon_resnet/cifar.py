@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ArrayLoader, balanced_subset, load_fashion_mnist
+from .data import ArrayLoader, balanced_subset, dataset_dir, load_fashion_mnist
 from .errors import DataError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -48,8 +48,7 @@ def get_cifar10_labels(indices):
 
 def cifar_dir():
     """Gluon's dataset cache for CIFAR-10: ``$MXNET_HOME/datasets/cifar10``."""
-    home = os.environ.get("MXNET_HOME") or os.path.join(os.path.expanduser("~"), ".mxnet")
-    return Path(home) / "datasets" / "cifar10"
+    return dataset_dir("cifar10")
 
 
 # ---------------------------------------------------------------------------- reading batches

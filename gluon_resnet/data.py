@@ -49,10 +49,15 @@ def get_fashion_mnist_labels(indices):
     return [TEXT_LABELS[int(i)] for i in indices]
 
 
+def dataset_dir(name):
+    """Gluon's cache folder for a data set: ``$MXNET_HOME/datasets/NAME`` (``~/.mxnet`` by default)."""
+    home = os.environ.get("MXNET_HOME") or os.path.join(os.path.expanduser("~"), ".mxnet")
+    return Path(home) / "datasets" / name
+
+
 def cache_dir():
     """Gluon's dataset cache for Fashion-MNIST: ``$MXNET_HOME/datasets/fashion-mnist``."""
-    home = os.environ.get("MXNET_HOME") or os.path.join(os.path.expanduser("~"), ".mxnet")
-    return Path(home) / "datasets" / "fashion-mnist"
+    return dataset_dir("fashion-mnist")
 
 
 def fix_for(path):

@@ -2,6 +2,7 @@
 
 ``python -m gluon_resnet.evaluate DIR`` reloads a run saved with ``train --out DIR``.
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import numpy as np
 from .cli import friendly
 
 
-def predict(net, data_iter, ctx):
-    """True and predicted labels over ``data_iter`` as two int arrays."""
+def predict(net, data_iter, ctx, tta=False):
+    """True and predicted labels over ``data_iter`` as two int arrays (``tta``: see ``train.scores``)."""
+    from .train import scores
+
     true, pred = [], []
     for X, y in data_iter:
         true.append(y.asnumpy())
-        pred.append(net(X.as_in_ctx(ctx)).argmax(axis=1).asnumpy())
+        pred.append(scores(net, X.as_in_ctx(ctx), tta).argmax(axis=1).asnumpy())
     return np.concatenate(true).astype(np.int64), np.concatenate(pred).astype(np.int64)
 
 
@@ -67,12 +70,17 @@ def build_parser():
     p.add_argument("--export", action="store_true",
                    help="also write DIR/model-symbol.json and DIR/model-0000.params for deployment "
                         "(reload with mxnet.gluon.SymbolBlock.imports)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="add the scores of each test image's mirror image (default: as the run was trained)")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
     return p
 
 
-def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False):
-    """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict."""
+def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False,
+                 tta=None):
+    """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict.
+
+    ``tta=None`` scores the test set the way the run did (its ``--tta`` setting)."""
     import mxnet as mx
 
     from . import checkpoint as ckpt
@@ -84,7 +92,8 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     data = load_fashion_mnist(data_dir)
     images, labels = balanced_subset(data.test_images, data.test_labels, subset)
     images = resize_images(images, meta["config"].get("resize"))
-    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu())
+    tta = meta["config"].get("tta", False) if tta is None else tta
+    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu(), tta)
     matrix = confusion_matrix(y_true, y_pred)
     save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{meta['config']['model']}, epoch {meta['epoch']}"),
                 Path(directory) / "confusion.png")
@@ -92,7 +101,8 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     save_figure(show_images(images[shown], prediction_titles(y_true[shown], y_pred[shown])),
                 Path(directory) / "predictions.png")
     result = {"epoch": meta["epoch"], "test_acc": float((y_true == y_pred).mean()),
-              "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true)}
+              "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true),
+              "tta": tta}
     if export:
         result["exported"] = ckpt.export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
     return result
@@ -101,9 +111,10 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
 @friendly
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export)
+    result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
+                          args.tta)
     print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
-          f"on {result['count']} test images")
+          f"on {result['count']} test images{' (with mirror-image test-time augmentation)' if result['tta'] else ''}")
     for name, acc in result["per_class"].items():
         print(f"  {name:<11} {acc:.3f}")
     written = ["confusion.png", "predictions.png"] + [p.name for p in result.get("exported", [])]

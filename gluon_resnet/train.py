@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import mxnet as mx
-from mxnet import autograd, gluon, init, npx
+from mxnet import autograd, gluon, init, np, npx
 
 from . import checkpoint as ckpt
 from . import distributed
@@ -95,13 +95,26 @@ def split(X, y, ctxs):
             gluon.utils.split_and_load(y, ctxs, even_split=False))
 
 
-def accuracy_sums(net, data_iter, ctx):
+def scores(net, X, tta=False):
+    """The class scores (logits) of batch ``X``; with ``tta`` (test-time augmentation), the sum of
+    the scores of each image and of its mirror image, which the flip-trained nets get right more often.
+
+    >>> net = lambda X: X.reshape(len(X), -1)
+    >>> X = np.array([[[[1., 2.]]]])
+    >>> scores(net, X).tolist(), scores(net, X, tta=True).tolist()
+    ([[1.0, 2.0]], [[3.0, 3.0]])
+    """
+    out = net(X)
+    return out + net(np.flip(X, axis=3)) if tta else out
+
+
+def accuracy_sums(net, data_iter, ctx, tta=False):
     """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device."""
     ctx = as_ctx_list(ctx)[0]
     correct, seen = 0.0, 0
     for X, y in data_iter:
         X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
-        correct += float((net(X).argmax(axis=1).astype(y.dtype) == y).sum())
+        correct += float((scores(net, X, tta).argmax(axis=1).astype(y.dtype) == y).sum())
         seen += y.size
     return correct, seen
 
@@ -137,11 +150,12 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_
 def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None, *,
           optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
           label_smoothing=0.0, trainer=None, start_epoch=0, initialize=True, hybridize=True,
-          seed=None, progress=False):
+          seed=None, progress=False, tta=False):
     """Train ``net``; return one dict per epoch and call ``on_epoch(row)`` after each.
 
     ``ctx`` is a device or a list of them (each batch is split across the list). To continue a
-    run, pass its restored ``trainer``, ``start_epoch`` and ``initialize=False``.
+    run, pass its restored ``trainer``, ``start_epoch`` and ``initialize=False``. ``tta`` scores
+    the test set with mirror-image test-time augmentation (see ``scores``).
     """
     ctxs = as_ctx_list(ctx)
     if initialize:
@@ -159,7 +173,7 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=N
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
         row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_at,
-                        label_smoothing, progress)
+                        label_smoothing, progress, tta)
         history.append(row)
         log(f"epoch {row['epoch']}/{num_epochs}: loss {row['train_loss']:.3f}, "
             f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}, "
@@ -170,7 +184,7 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=N
 
 
 def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_at,
-              label_smoothing, progress):
+              label_smoothing, progress, tta=False):
     """Train one epoch, then measure test accuracy; the row ``train()`` returns for it."""
     from tqdm import tqdm
 
@@ -183,7 +197,7 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
     finally:
         bar.close()
     train_seconds = time.perf_counter() - start
-    test_correct, test_seen = accuracy_sums(net, test_iter, ctxs)
+    test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta)
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
            "seconds": time.perf_counter() - start, "lr": lr_at((epoch + 1) * len(train_iter) - 1)}
@@ -200,12 +214,14 @@ PRESETS = {
     # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.5 minutes on 2 idle CPU cores
     "quick": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=1,
                   momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
-    "fast": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=2,
-                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
+    # a small ResNet (6x the throughput of resnet18_d2l at 28x28), 9 one-cycle epochs, mirror images in
+    # training and at test time: 93.4 % test accuracy in about 9 minutes on 2 idle CPU cores (README: Results)
+    "fast": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=9,
+                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
 }
 DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize=None,
                 optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-                label_smoothing=0.0, crop_pad=0, flip=False, subset=None, seed=0, imperative=False)
+                label_smoothing=0.0, crop_pad=0, flip=False, tta=False, subset=None, seed=0, imperative=False)
 # What defines a run (saved with it; --resume refuses flags that change it).
 RECIPE = tuple(DEFAULTS)
 
@@ -221,7 +237,8 @@ def build_parser():
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="a named recipe: lesson = the book's settings (resize 96, 10 epochs); quick = the "
                         "README demo (one one-cycle epoch at 28x28, about 6 minutes on 2 cores); fast = the "
-                        "same recipe for 2 epochs. Flags override it.")
+                        "tuned recipe: fmnist_resnet8, 9 one-cycle epochs, flips, --tta (about 93%% in 9 "
+                        "minutes on 2 cores). Flags override it.")
     p.add_argument("--model", choices=list_models(), metavar="NAME",
                    help=f"network from the registry: {', '.join(list_models())} (default: resnet18_d2l)")
     p.add_argument("--epochs", type=number(int, "--epochs", 1), help="passes over the training set (default: 10)")
@@ -241,6 +258,9 @@ def build_parser():
                    help="augment: pad by P pixels, crop back at random (default: 0 = off)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="augment: mirror a random half of each batch (default: off)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="test-time augmentation: score each test image and its mirror image and add the "
+                        "scores (default: off; evaluate uses the run's setting)")
     p.add_argument("--resize", type=number(int, "--resize", 8, 512),
                    help="resize the 28x28 images to SIZE x SIZE once (the lesson uses 96; default: keep 28)")
     p.add_argument("--subset", type=number(int, "--subset", 10), metavar="N",
@@ -445,7 +465,7 @@ def main(argv=None):
                   optimizer=args.optimizer, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                   label_smoothing=args.label_smoothing, trainer=trainer, start_epoch=done[0],
                   initialize=False, hybridize=not args.imperative, seed=args.seed,
-                  progress=not args.quiet and sys.stderr.isatty())
+                  progress=not args.quiet and sys.stderr.isatty(), tta=args.tta)
     except KeyboardInterrupt:
         return interrupted(args, done, caught)
     except Diverged as err:

@@ -51,3 +51,15 @@ def test_evaluate_without_a_run_is_one_line(tmp_path, capsys):
         evaluate.main([str(tmp_path)])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().startswith(f"error: {tmp_path} holds no checkpoint")
+
+
+def test_tta_adds_the_scores_of_the_mirror_images(run_dir):
+    assert evaluate.evaluate_run(run_dir, subset=100)["tta"] is False  # the run was trained without --tta
+    result = evaluate.evaluate_run(run_dir, subset=100, tta=True)
+    net = ckpt.load_model(run_dir)
+    data = load_fashion_mnist()
+    images, labels = balanced_subset(data.test_images, data.test_labels, 100)
+    X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))
+    both = net(mx.np.array(X)).asnumpy() + net(mx.np.array(X[..., ::-1].copy())).asnumpy()
+    assert result["tta"] is True
+    assert result["test_acc"] == pytest.approx((both.argmax(axis=1) == labels).mean())

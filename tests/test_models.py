@@ -53,6 +53,18 @@ def test_every_model_runs_forward_and_backward(name):
     assert onp.isfinite(grad).all() and onp.abs(grad).sum() > 0
 
 
+def test_fmnist_resnet8_is_small_and_works_at_14_7_and_4_pixels():
+    net = get_model("fmnist_resnet8")
+    rows = {r["name"]: r for r in shapes.layer_table(net, (1, 1, 28, 28))}
+    assert [rows[s]["output_shape"] for s in ("stem", "stage1", "stage2", "stage3")] == [
+        (1, 32, 14, 14), (1, 32, 14, 14), (1, 64, 7, 7), (1, 128, 4, 4)]
+    assert shapes.weighted_depth(net) == 8
+    lesson = get_model("resnet18_d2l")
+    lesson_macs = shapes.totals(lesson, shapes.layer_table(lesson, (1, 1, 28, 28)))[1]
+    macs = shapes.totals(net, list(rows.values()))[1]
+    assert count_params(net) * 30 < count_params(lesson) and macs * 3 < lesson_macs
+
+
 def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(UserError) as err:
         get_model("resnet19")

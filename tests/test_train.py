@@ -120,6 +120,8 @@ def test_presets_fill_defaults_and_flags_win():
     for name, preset in train_mod.PRESETS.items():
         args = train_mod.parse_args(["--preset", name])
         assert all(getattr(args, k) == v for k, v in preset.items())
+    fast = train_mod.parse_args(["--preset", "fast", "--no-tta"])
+    assert (fast.model, fast.flip, fast.tta, fast.given) == ("fmnist_resnet8", True, False, {"tta"})
     quick = train_mod.parse_args(["--preset", "quick"])
     assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
 

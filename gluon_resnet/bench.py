@@ -10,7 +10,12 @@ ResNet-18 at 1x96x96, batch 128):
   (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
 - ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
 - the ratios between them, and the load average, since other work on the machine slows every figure.
+
+Every figure is the median of ``--rounds`` timings of ``--steps`` steps each. Compute-only and
+end-to-end rounds alternate, and the PyTorch peer runs once per round, so a slow spell on a shared
+machine hits all of them alike instead of deciding a ratio.
 """
+import statistics
 import os
 import subprocess
 import sys
@@ -37,18 +42,17 @@ def real_images(count, size, seed=0):
     return resize_images(data.train_images[take], size), data.train_labels[take]
 
 
-def timed_steps(step, steps, warmup):
-    """Seconds for ``steps`` calls of ``step()`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        step()
+def timed_steps(step, steps):
+    """Seconds for ``steps`` calls of ``step()``."""
     start = time.perf_counter()
     for _ in range(steps):
         step()
     return time.perf_counter() - start
 
 
-def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx):
-    """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches."""
+def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1):
+    """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches:
+    medians over ``rounds`` alternating timings, after ``warmup`` untimed steps."""
     from .data import ArrayLoader
     from .models import get_model
 
@@ -68,20 +72,24 @@ def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx):
         trainer.step(batch_size)
         float(loss.sum())  # wait for the step, as the real loop does
 
-    compute = timed_steps(step, steps, warmup)
-    start = time.perf_counter()
-    train_epoch(net, trainer, loader, [ctx], 0, lambda s: 0.05, 0)
-    end_to_end = time.perf_counter() - start
-    return steps * batch_size / compute, steps * batch_size / end_to_end
+    timed_steps(step, warmup)
+    compute, end_to_end = [], []
+    for _ in range(rounds):
+        compute.append(steps * batch_size / timed_steps(step, steps))
+        start = time.perf_counter()
+        train_epoch(net, trainer, loader, [ctx], 0, lambda s: 0.05, 0)
+        end_to_end.append(steps * batch_size / (time.perf_counter() - start))
+    return statistics.median(compute), statistics.median(end_to_end)
 
 
-def d2l_baseline(model, size, batch_size, steps, warmup, workers):
-    """img/s of the d2l way: imperative blocks, per-sample transforms in a Gluon DataLoader."""
+def d2l_baseline(model, size, batch_size, steps, warmup, workers, rounds=1):
+    """img/s of the d2l way: imperative blocks, per-sample transforms in a Gluon DataLoader
+    (the median over ``rounds`` stretches of ``steps`` batches, after ``warmup`` batches)."""
     from mxnet.gluon.data.vision import transforms
 
     from .models import get_model
 
-    images, labels = real_images(batch_size * (steps + warmup), None)
+    images, labels = real_images(batch_size * (steps * rounds + warmup), None)
     dataset = gluon.data.ArrayDataset(mx.np.array(images[..., None]), mx.np.array(labels, dtype="int32"))
     dataset = dataset.transform_first(transforms.Compose([transforms.Resize(size), transforms.ToTensor()]))
     loader = gluon.data.DataLoader(dataset, batch_size, shuffle=True, num_workers=workers)
@@ -89,9 +97,10 @@ def d2l_baseline(model, size, batch_size, steps, warmup, workers):
     net.initialize(mx.init.Xavier())
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    seen, start = 0, None
+    figures, seen, start = [], 0, None
     for i, (X, y) in enumerate(loader):
-        if i == warmup:
+        timed = i - warmup  # batches since the warm-up
+        if timed >= 0 and timed % steps == 0:  # a timed stretch starts
             seen, start = 0, time.perf_counter()
         with autograd.record():
             loss = loss_fn(net(X), y)
@@ -99,7 +108,9 @@ def d2l_baseline(model, size, batch_size, steps, warmup, workers):
         trainer.step(X.shape[0])
         float(loss.sum())
         seen += X.shape[0]
-    return seen / (time.perf_counter() - start)
+        if timed >= 0 and (timed + 1) % steps == 0:  # ... and ends
+            figures.append(seen / (time.perf_counter() - start))
+    return statistics.median(figures)
 
 
 def baseline_in_child(args):
@@ -107,7 +118,7 @@ def baseline_in_child(args):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     code = ("import mxnet, sys; from gluon_resnet import bench; "
             f"print(bench.d2l_baseline({args.model!r}, {args.size}, {args.batch_size}, {args.steps}, "
-            f"{args.warmup}, {args.workers}))")
+            f"{args.warmup}, {args.workers}, {args.rounds}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"the d2l baseline failed:\n{out.stderr[-2000:]}")
@@ -132,8 +143,12 @@ def build_parser():
     p.add_argument("--model", default="resnet18_d2l", help="registry name (default: %(default)s)")
     p.add_argument("--size", type=number(int, "--size", 8, 512), default=96, help="image side (default: 96)")
     p.add_argument("--batch-size", type=number(int, "--batch-size", 1), default=128, help="(default: 128)")
-    p.add_argument("--steps", type=number(int, "--steps", 1), default=4, help="timed steps per figure (default: 4)")
-    p.add_argument("--warmup", type=number(int, "--warmup", 0), default=1, help="untimed steps first (default: 1)")
+    p.add_argument("--steps", type=number(int, "--steps", 1), default=4,
+                   help="timed steps per round (default: 4)")
+    p.add_argument("--rounds", type=number(int, "--rounds", 1), default=3,
+                   help="timed rounds per figure; each figure is their median (default: 3)")
+    p.add_argument("--warmup", type=number(int, "--warmup", 0), default=2,
+                   help="untimed steps first, as the PyTorch peer does (default: 2)")
     p.add_argument("--workers", type=number(int, "--workers", 0), default=4,
                    help="DataLoader worker processes of the d2l baseline (d2l uses 4; default: 4)")
     p.add_argument("--no-baseline", action="store_true", help="skip the d2l-style baseline")
@@ -149,15 +164,17 @@ def main(argv=None):
     get_model(args.model)
     figures = {"load_average_1min": os.getloadavg()[0]}
     compute, end_to_end = compute_and_end_to_end(args.model, args.size, args.batch_size, args.steps,
-                                                 args.warmup, mx.cpu())
+                                                 args.warmup, mx.cpu(), args.rounds)
     figures.update(compute_step_img_per_s=compute, end_to_end_img_per_s=end_to_end,
                    end_to_end_over_compute=end_to_end / compute)
     if not args.no_baseline:
         baseline = baseline_in_child(args)
         figures.update(d2l_baseline_img_per_s=baseline, end_to_end_over_baseline=end_to_end / baseline)
     if args.torch_python:
-        nchw = torch_peer(args.torch_python, args.size, args.batch_size, args.steps, False)
-        last = torch_peer(args.torch_python, args.size, args.batch_size, args.steps, True)
+        runs = [(torch_peer(args.torch_python, args.size, args.batch_size, args.steps, False),
+                 torch_peer(args.torch_python, args.size, args.batch_size, args.steps, True))
+                for _ in range(args.rounds)]
+        nchw, last = (statistics.median(layout) for layout in zip(*runs))
         figures.update(torch_nchw_img_per_s=nchw, torch_channels_last_img_per_s=last,
                        compute_over_torch_best=compute / max(nchw, last))
     figures["load_average_1min_end"] = os.getloadavg()[0]

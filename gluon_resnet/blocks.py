@@ -50,11 +50,32 @@ class Residual(nn.Block):
         return npx.relu(Y + X)
 
 
+def relu(F, x):
+    """ReLU through MXNet's ``Activation`` operator, which oneDNN runs on the CPU.
+
+    Same values as ``npx.relu``; the compiled blocks use it for speed (see ``add``).
+    """
+    return F.npx.activation(x, act_type="relu")
+
+
+def add(F, a, b):
+    """``a + b`` (same shapes) through MXNet's ``elemwise_add``, which oneDNN runs on the CPU.
+
+    The numpy-style ``a + b`` is not a oneDNN operator, so on the CPU each one makes MXNet convert
+    the convolutions' blocked oneDNN layout back to plain NCHW and back again. With this sum and
+    ``relu`` a compiled ResNet-18 (d2l, 1x96x96, batch 128) trains about 1.3x faster on 2 cores
+    (median 55.1 against 41.3 img/s, 8 interleaved rounds), with the same outputs and gradients.
+    ``as_nd_ndarray`` only relabels the array for the classic operator; nothing is copied.
+    """
+    return F.elemwise_add(a.as_nd_ndarray(), b.as_nd_ndarray()).as_np_ndarray()
+
+
 class HybridResidual(nn.HybridBlock):
     """The same block as ``Residual``, hybridizable, for fast training.
 
     Same layers under the same names, so parameters load into either; the tests check that both
-    give the same outputs and gradients.
+    give the same outputs and gradients. Only the operators differ: ``relu`` and ``add`` run the
+    ReLU and the sum through oneDNN (see ``add`` for why and what it buys).
     """
 
     def __init__(self, num_channels, use_1x1conv=False, strides=1, **kwargs):
@@ -66,11 +87,11 @@ class HybridResidual(nn.HybridBlock):
         self.bn2 = nn.BatchNorm()
 
     def hybrid_forward(self, F, X):
-        Y = F.npx.relu(self.bn1(self.conv1(X)))
+        Y = relu(F, self.bn1(self.conv1(X)))
         Y = self.bn2(self.conv2(Y))
         if self.conv3:
             X = self.conv3(X)
-        return F.npx.relu(Y + X)
+        return relu(F, add(F, Y, X))
 
 
 def conv(channels, kernel, strides=1, in_channels=0, groups=1):
@@ -134,8 +155,8 @@ class _PostActivation(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         y = self.body(x)
         if self.residual:
-            y = y + (x if self.shortcut is None else self.shortcut(x))
-        return F.npx.relu(y)
+            y = add(F, y, x if self.shortcut is None else self.shortcut(x))
+        return relu(F, y)
 
 
 class BasicBlock(_PostActivation):
@@ -215,11 +236,11 @@ class _PreActivation(nn.HybridBlock):
                                       norm=False)
 
     def hybrid_forward(self, F, x):
-        pre = F.npx.relu(self.bn(x))
+        pre = relu(F, self.bn(x))
         y = self.body(pre)
         if not self.residual:
             return y
-        return y + (x if self.shortcut is None else self.shortcut(pre))
+        return add(F, y, x if self.shortcut is None else self.shortcut(pre))
 
 
 class BasicBlockV2(_PreActivation):
@@ -273,5 +294,5 @@ class SimpleResidual(nn.HybridBlock):
         self.conv2 = nn.Conv2D(channels, 3, padding=1, in_channels=channels)
 
     def hybrid_forward(self, F, x):
-        y = self.conv2(F.npx.relu(self.conv1(x)))
-        return F.npx.relu(x + y)
+        y = self.conv2(relu(F, self.conv1(x)))
+        return relu(F, add(F, x, y))

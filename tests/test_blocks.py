@@ -2,9 +2,9 @@
 import mxnet as mx
 import numpy as onp
 import pytest
-from mxnet import autograd, np, npx
+from mxnet import autograd, gluon, np, npx
 
-from gluon_resnet import Residual
+from gluon_resnet import Residual, blocks
 from gluon_resnet.blocks import (BasicBlock, BasicBlockV2, Bottleneck, BottleneckV2, HybridResidual,
                                  ResNeXtBlock, SimpleResidual, ZeroPadShortcut, make_shortcut)
 from gluon_resnet.errors import UserError
@@ -136,3 +136,27 @@ def test_bn_free_block_of_the_mnist_tutorial():
     expected = npx.relu(x + blk.conv2(npx.relu(blk.conv1(x))))
     onp.testing.assert_allclose(blk(x).asnumpy(), expected.asnumpy(), atol=1e-6)
     assert count_params(blk) == 2 * (16 * 16 * 9 + 16)
+
+
+class _SumRelu(gluon.nn.HybridBlock):
+    def hybrid_forward(self, F, a, b):
+        return blocks.relu(F, blocks.add(F, a, b))
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_onednn_sum_and_relu_equal_the_numpy_ops_with_gradients(hybridize):
+    rng = onp.random.default_rng(0)
+    a, b = (mx.np.array(rng.normal(size=(2, 3, 4, 4)).astype("float32")) for _ in range(2))
+    for x in (a, b):
+        x.attach_grad()
+    block = _SumRelu()
+    if hybridize:
+        block.hybridize()
+    with autograd.record():
+        out = block(a, b)
+        (out * out).sum().backward()
+    want = onp.maximum(a.asnumpy() + b.asnumpy(), 0)
+    onp.testing.assert_allclose(out.asnumpy(), want, rtol=1e-6)
+    onp.testing.assert_allclose(a.grad.asnumpy(), 2 * want, rtol=1e-6)
+    onp.testing.assert_allclose(b.grad.asnumpy(), 2 * want, rtol=1e-6)
+    assert isinstance(out, mx.np.ndarray)

@@ -130,15 +130,20 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_
         with autograd.record():
             outs = [net(x) for x in Xs]
             losses = [cross_entropy(o, t, label_smoothing) for o, t in zip(outs, ys)]
+        # Queue the loss and hit counts before the backward pass: they need only the forward pass,
+        # so reading them below never waits for the update. (Reading them after trainer.step made
+        # MXNet's engine drain every step: about 20% slower on 2 CPU cores.)
+        loss_sums = [loss.sum() for loss in losses]
+        hits = [(o.argmax(axis=1).astype(t.dtype) == t).sum() for o, t in zip(outs, ys)]
         autograd.backward(losses)
-        batch_loss = sum(float(loss.sum()) for loss in losses)
+        batch_loss = sum(float(s) for s in loss_sums)
         if not math.isfinite(batch_loss):
             raise Diverged(f"the loss became {batch_loss} in epoch {epoch + 1}, batch {batch + 1}; "
                            "lower --lr or add warm-up (--warmup-epochs)")
         trainer.set_learning_rate(lr_at(first_step + batch))
         trainer.step(X.shape[0])
         loss_sum += batch_loss
-        correct += sum(float((o.argmax(axis=1).astype(t.dtype) == t).sum()) for o, t in zip(outs, ys))
+        correct += sum(float(h) for h in hits)
         seen += X.shape[0]
         if progress is not None:
             progress.update(1)

@@ -216,7 +216,7 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_a
 # A preset fills in defaults; flags given on the command line still win.
 PRESETS = {
     "lesson": dict(model="resnet18_d2l", resize=96, lr=0.05, batch_size=256, epochs=10),
-    # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.5 minutes on 2 idle CPU cores
+    # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.3 minutes on 2 idle CPU cores
     "quick": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=1,
                   momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
     # a small ResNet (6x the throughput of resnet18_d2l at 28x28), 9 one-cycle epochs, mirror images in

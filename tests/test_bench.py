@@ -1,6 +1,6 @@
 def test_bench_prints_every_figure_as_name_value(run_cli):
     out = run_cli("gluon_resnet.bench", "--size", "16", "--batch-size", "8", "--steps", "1",
-                  "--warmup", "1", "--workers", "0")
+                  "--warmup", "1", "--rounds", "2", "--workers", "0")
     assert out.returncode == 0, out.stderr
     figures = dict(line.split(": ") for line in out.stdout.strip().splitlines())
     figures = {name: float(value) for name, value in figures.items()}

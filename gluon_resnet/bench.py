@@ -9,7 +9,13 @@ ResNet-18 at 1x96x96, batch 128):
   ``Resize``/``ToTensor`` transforms through a Gluon ``DataLoader``, MXNet's default threads
   (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
 - ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
-- the ratios between them, and the load average, since other work on the machine slows every figure.
+- the ratios between them, and the load average, since other work on the machine slows every figure;
+- a roofline: the step's floating-point work (``train_gflop_per_step``: forward, input-gradient and
+  weight-gradient convolutions and dense layers), the rate the compute-only step achieves, and MXNet's
+  own float32 matrix product on this machine (``matmul_gflop_per_s``) as the practical ceiling;
+- with ``--by-pass``: oneDNN's milliseconds and GFLOP/s for the convolutions' forward, input-gradient
+  and weight-gradient passes of one step (from a child's ``DNNL_VERBOSE`` log), to show which kernels
+  hold a step back.
 
 Every figure is the median of ``--rounds`` timings of ``--steps`` steps each. Compute-only and
 end-to-end rounds alternate, and the PyTorch peer runs once per round, so a slow spell on a shared
@@ -28,6 +34,7 @@ from mxnet import autograd, gluon
 
 from .cli import friendly
 from .cli import ArgumentParser, number
+from .errors import UserError
 from .train import cross_entropy, make_trainer, train_epoch
 
 PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
@@ -48,6 +55,33 @@ def timed_steps(step, steps):
     for _ in range(steps):
         step()
     return time.perf_counter() - start
+
+
+def layer_macs(model, size, kinds=("Conv2D", "Dense")):
+    """Multiply-adds of each layer of ``kinds`` (convolutions and dense layers by default) for one
+    1 x size x size image, in order."""
+    from .models import get_model
+    from .shapes import layer_table
+
+    rows = layer_table(get_model(model), (1, 1, size, size), depth=99)
+    return [r["macs"] for r in rows if r["kind"] in kinds]
+
+
+def train_gflop_per_step(model, size, batch_size):
+    """Floating-point work of one training step, in GFLOP: 2 FLOP per multiply-add, counted for the
+    forward pass, the input gradient and the weight gradient of every convolution and dense layer.
+    The first layer needs no input gradient (the images take none)."""
+    layers = layer_macs(model, size)
+    return 2 * batch_size * (3 * sum(layers) - layers[0]) / 1e9
+
+
+def matmul_gflop_per_s(n=2048, repeats=5):
+    """GFLOP/s of MXNet's float32 ``dot`` of two n x n matrices, best of ``repeats``: what the cores
+    give a dense kernel, the practical ceiling for the convolutions."""
+    a, b = mx.nd.random.uniform(shape=(n, n)), mx.nd.random.uniform(shape=(n, n))
+    mx.nd.dot(a, b).wait_to_read()
+    best = min(timed_steps(lambda: mx.nd.dot(a, b).wait_to_read(), 1) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
 
 
 def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1):
@@ -135,6 +169,62 @@ def torch_peer(python, size, batch_size, steps, channels_last):
     return float(out.stdout.strip().split(":")[-1])
 
 
+MARK = "-- timed step --"
+
+
+def verbose_step(model, size, batch_size):
+    """Child side of ``by_pass``: two warm-up steps, the marker line, then one step, all logged by oneDNN."""
+    from .models import get_model
+
+    net = get_model(model)
+    net.initialize(mx.init.Xavier())
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = make_trainer(net, lr=0.05)
+    X = mx.np.random.uniform(size=(batch_size, 1, size, size))
+    y = mx.np.random.randint(0, 10, (batch_size,))
+    for i in range(3):
+        if i == 2:
+            mx.nd.waitall()
+            print(MARK, flush=True)
+        with autograd.record():
+            loss = cross_entropy(net(X), y)
+        loss.backward()
+        trainer.step(batch_size)
+        mx.nd.waitall()
+
+
+def by_pass(model, size, batch_size):
+    """Milliseconds oneDNN spends in one compute-only step, by convolution pass (forward, input gradient,
+    weight gradient) and for everything else it runs, from a child's ``DNNL_VERBOSE`` log; plus each
+    convolution pass's GFLOP/s."""
+    code = f"from gluon_resnet import bench; bench.verbose_step({model!r}, {size}, {batch_size})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, DNNL_VERBOSE="1"))
+    if out.returncode != 0 or MARK not in out.stdout:
+        raise RuntimeError(f"the oneDNN-logged step failed:\n{out.stderr[-2000:]}")
+    ms = dict.fromkeys(("forward_training", "backward_data", "backward_weights", "other"), 0.0)
+    for line in out.stdout.split(MARK, 1)[1].splitlines():
+        fields = line.split(",")
+        if fields[:2] != ["dnnl_verbose", "exec"]:
+            continue
+        kind = fields[5] if fields[3] == "convolution" else "other"
+        ms[kind] += float(fields[-1])
+    if not all(ms[kind] for kind in ("forward_training", "backward_data", "backward_weights")):
+        raise UserError("--by-pass: oneDNN logged no convolution passes; this MXNet build does not run "
+                        "its convolutions through oneDNN (a GPU or a non-MKLDNN build?)")
+    convs = layer_macs(model, size, kinds=("Conv2D",))
+    work = {"forward_training": sum(convs), "backward_data": sum(convs) - convs[0],
+            "backward_weights": sum(convs)}
+    names = {"forward_training": "conv_forward", "backward_data": "conv_input_grad",
+             "backward_weights": "conv_weight_grad"}
+    figures = {}
+    for kind, name in names.items():
+        figures[f"{name}_ms"] = ms[kind]
+        figures[f"{name}_gflop_per_s"] = 2 * batch_size * work[kind] / ms[kind] / 1e6
+    figures["other_onednn_ms"] = ms["other"]
+    return figures
+
+
 def build_parser():
     p = ArgumentParser(prog="python -m gluon_resnet.bench",
                        description="Measure training throughput (images/second) in one run: compute-only "
@@ -152,6 +242,9 @@ def build_parser():
     p.add_argument("--workers", type=number(int, "--workers", 0), default=4,
                    help="DataLoader worker processes of the d2l baseline (d2l uses 4; default: 4)")
     p.add_argument("--no-baseline", action="store_true", help="skip the d2l-style baseline")
+    p.add_argument("--by-pass", action="store_true",
+                   help="also log one step with DNNL_VERBOSE and print oneDNN's milliseconds and GFLOP/s "
+                        "for the convolutions' forward, input-gradient and weight-gradient passes")
     p.add_argument("--torch-python", metavar="PYTHON",
                    help="a python with torch installed: also time ../shared/peers/torch_resnet18_step.py")
     return p
@@ -167,6 +260,13 @@ def main(argv=None):
                                                  args.warmup, mx.cpu(), args.rounds)
     figures.update(compute_step_img_per_s=compute, end_to_end_img_per_s=end_to_end,
                    end_to_end_over_compute=end_to_end / compute)
+    work, peak = train_gflop_per_step(args.model, args.size, args.batch_size), matmul_gflop_per_s()
+    achieved = work * compute / args.batch_size
+    figures.update(train_gflop_per_step=work, compute_gflop_per_s=achieved, matmul_gflop_per_s=peak,
+                   compute_share_of_matmul=achieved / peak,
+                   img_per_s_at_matmul_rate=peak / work * args.batch_size)
+    if args.by_pass:
+        figures.update(by_pass(args.model, args.size, args.batch_size))
     if not args.no_baseline:
         baseline = baseline_in_child(args)
         figures.update(d2l_baseline_img_per_s=baseline, end_to_end_over_baseline=end_to_end / baseline)

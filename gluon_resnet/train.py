@@ -286,7 +286,8 @@ def build_parser():
                         "to the mean over all workers' batches (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="save metrics.json, curves.png and a checkpoint after every epoch here")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its --out) from its last "
-                   "complete epoch, with its settings and the same data order")
+                   "complete epoch, with its settings and the same data order; with --epochs N, a "
+                   "constant-rate run goes on to epoch N")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they are off anyway when "
                    "stderr is not a terminal)")
     return p
@@ -336,17 +337,39 @@ def resume_point(args):
         raise UserError("--resume writes back into the run's own folder; leave out --out")
     meta, members = ckpt.read_checkpoint(args.resume)
     saved = meta["config"]
-    clash = sorted(k for k in args.given if getattr(args, k) != saved.get(k))
+    clash = sorted(k for k in args.given if k != "epochs" and getattr(args, k) != saved.get(k))
     if clash:
         got = ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)} (saved: {saved.get(k)})" for k in clash)
         raise UserError(f"{args.resume} holds a {saved['model']} run with other settings: {got}; "
                         "--resume continues a run with its own settings, so leave those flags out")
+    wanted = args.epochs if "epochs" in args.given else None
     for key in RECIPE:
         setattr(args, key, saved.get(key, DEFAULTS[key]))
+    if wanted is not None and wanted != args.epochs:
+        args.epochs = extended_epochs(args, wanted, meta["epoch"])
     if meta["epoch"] >= args.epochs:
-        raise UserError(f"the run in {args.resume} already finished its {args.epochs} epochs; nothing to resume")
+        more = (f" (--resume {args.resume} --epochs N trains it on to epoch N)"
+                if args.schedule == "constant" else "")
+        raise UserError(f"the run in {args.resume} already finished its {args.epochs} epochs; "
+                        f"nothing to resume{more}")
     args.out = args.resume
     return meta, members
+
+
+def extended_epochs(args, wanted, done):
+    """``--resume DIR --epochs N``: a new length for a constant-rate run, or a one-line reason why not.
+
+    A cosine or one-cycle schedule is drawn over the run's whole length, so changing it midway would
+    change the rate of the epochs already trained; those runs keep their length.
+    """
+    if args.schedule != "constant":
+        raise UserError(f"--epochs {wanted}: the run in {args.resume} follows a {args.schedule} schedule drawn "
+                        f"over its {args.epochs} epochs, so its length cannot change; resume it without "
+                        "--epochs, or start a new run")
+    if wanted <= done:
+        raise UserError(f"--epochs {wanted}: the run in {args.resume} has already trained {done} epochs; "
+                        f"ask for more than {done}")
+    return wanted
 
 
 def choose_devices(args):

@@ -128,7 +128,7 @@ def test_bad_resume_targets_change_nothing(capsys, reference, tmp_path):
     assert "with other settings: --resize 32 (saved: 16)" in fails(capsys, "--resume", reference, "--resize", "32")
     assert "holds a resnet18_d2l run with other settings: --model cifar_resnet20 (saved: resnet18_d2l)" \
         in fails(capsys, "--resume", reference, "--model", "cifar_resnet20")
-    assert "already finished its 2 epochs" in fails(capsys, "--resume", reference)
+    assert "already finished its 2 epochs; nothing to resume (--resume" in fails(capsys, "--resume", reference)
     assert "already holds a run" in fails(capsys, *TINY, "--out", reference)
     half = tmp_path / "half"
     half.mkdir()
@@ -136,6 +136,31 @@ def test_bad_resume_targets_change_nothing(capsys, reference, tmp_path):
     assert "damaged or half-written" in fails(capsys, "--resume", half)
     assert (half / ckpt.CHECKPOINT).read_bytes() == before[: len(before) // 3]
     assert (reference / ckpt.CHECKPOINT).read_bytes() == before
+
+
+def test_resume_with_more_epochs_trains_a_constant_rate_run_on(reference, tmp_path):
+    run = tmp_path / "longer"
+    shutil.copytree(reference, run)
+    out = cli("--resume", run, "--epochs", "3", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "after epoch 2 of 3" in out.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    straight = json.loads((reference / "metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3] and metrics["finished"]
+    assert metrics["history"][:2] == straight and metrics["config"]["epochs"] == 3
+    assert ckpt.read_checkpoint(run)[0]["epoch"] == 3
+
+
+def test_resume_cannot_shorten_a_run_or_stretch_a_schedule(capsys, reference, tmp_path):
+    assert "has already trained 2 epochs; ask for more than 2" in fails(capsys, "--resume", reference, "--epochs", "1")
+    cycle = tmp_path / "cycle"
+    out = cli(*TINY, "--epochs", "1", "--schedule", "onecycle", "--out", cycle)
+    assert out.returncode == 0, out.stderr
+    before = (cycle / ckpt.CHECKPOINT).read_bytes()
+    err = fails(capsys, "--resume", cycle, "--epochs", "2")
+    assert "follows a onecycle schedule drawn over its 1 epochs, so its length cannot change" in err
+    assert fails(capsys, "--resume", cycle).endswith("already finished its 1 epochs; nothing to resume")
+    assert (cycle / ckpt.CHECKPOINT).read_bytes() == before
 
 
 def test_resume_into_another_architecture_is_refused(capsys, reference, tmp_path):

@@ -173,7 +173,8 @@ MARK = "-- timed step --"
 
 
 def verbose_step(model, size, batch_size):
-    """Child side of ``by_pass``: two warm-up steps, the marker line, then one step, all logged by oneDNN."""
+    """Child side of ``by_pass``: two warm-up steps, the marker, one timed step, the marker and its
+milliseconds; oneDNN logs every primitive it runs in between."""
     from .models import get_model
 
     net = get_model(model)
@@ -184,26 +185,28 @@ def verbose_step(model, size, batch_size):
     y = mx.np.random.randint(0, 10, (batch_size,))
     for i in range(3):
         if i == 2:
-            mx.nd.waitall()
             print(MARK, flush=True)
+            start = time.perf_counter()
         with autograd.record():
             loss = cross_entropy(net(X), y)
         loss.backward()
         trainer.step(batch_size)
         mx.nd.waitall()
+    print(f"{MARK} {1000 * (time.perf_counter() - start)}", flush=True)
 
 
 def by_pass(model, size, batch_size):
     """Milliseconds oneDNN spends in one compute-only step, by convolution pass (forward, input gradient,
-    weight gradient) and for everything else it runs, from a child's ``DNNL_VERBOSE`` log; plus each
-    convolution pass's GFLOP/s."""
+    weight gradient) and for everything else it runs, from a child's ``DNNL_VERBOSE`` log; each
+    convolution pass's GFLOP/s; the logged step's wall time and oneDNN's share of it."""
     code = f"from gluon_resnet import bench; bench.verbose_step({model!r}, {size}, {batch_size})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, DNNL_VERBOSE="1"))
     if out.returncode != 0 or MARK not in out.stdout:
         raise RuntimeError(f"the oneDNN-logged step failed:\n{out.stderr[-2000:]}")
     ms = dict.fromkeys(("forward_training", "backward_data", "backward_weights", "other"), 0.0)
-    for line in out.stdout.split(MARK, 1)[1].splitlines():
+    _, logged, wall = out.stdout.split(MARK)
+    for line in logged.splitlines():
         fields = line.split(",")
         if fields[:2] != ["dnnl_verbose", "exec"]:
             continue
@@ -222,6 +225,8 @@ def by_pass(model, size, batch_size):
         figures[f"{name}_ms"] = ms[kind]
         figures[f"{name}_gflop_per_s"] = 2 * batch_size * work[kind] / ms[kind] / 1e6
     figures["other_onednn_ms"] = ms["other"]
+    figures["logged_step_ms"] = float(wall)
+    figures["onednn_share_of_step"] = sum(ms.values()) / float(wall)
     return figures
 
 

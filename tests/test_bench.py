@@ -55,6 +55,8 @@ def test_bench_by_pass_splits_the_convolution_time_from_onednn_log(run_cli):
     forward_work = f["conv_forward_ms"] * f["conv_forward_gflop_per_s"]
     assert f["conv_weight_grad_ms"] * f["conv_weight_grad_gflop_per_s"] == pytest.approx(forward_work, rel=0.05)
     assert f["conv_input_grad_ms"] * f["conv_input_grad_gflop_per_s"] < forward_work
+    # oneDNN's primitives run one after another inside the logged step
+    assert 0 < f["onednn_share_of_step"] <= 1 and f["logged_step_ms"] > f["conv_forward_ms"]
 
 
 def test_bench_by_pass_says_so_in_one_line_when_onednn_is_off(run_cli):

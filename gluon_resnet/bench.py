@@ -148,8 +148,11 @@ def d2l_baseline(model, size, batch_size, steps, warmup, workers, rounds=1):
 
 
 def baseline_in_child(args):
-    """Run ``d2l_baseline`` in a child whose MXNet loads with its default thread settings."""
+    """Run ``d2l_baseline`` in a child whose MXNet loads with its default thread settings
+    (or ``--baseline-threads``)."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if args.baseline_threads:
+        env["OMP_NUM_THREADS"] = str(args.baseline_threads)
     code = ("import mxnet, sys; from gluon_resnet import bench; "
             f"print(bench.d2l_baseline({args.model!r}, {args.size}, {args.batch_size}, {args.steps}, "
             f"{args.warmup}, {args.workers}, {args.rounds}))")
@@ -247,6 +250,9 @@ def build_parser():
     p.add_argument("--workers", type=number(int, "--workers", 0), default=4,
                    help="DataLoader worker processes of the d2l baseline (d2l uses 4; default: 4)")
     p.add_argument("--no-baseline", action="store_true", help="skip the d2l-style baseline")
+    p.add_argument("--baseline-threads", type=number(int, "--baseline-threads", 1), metavar="N",
+                   help="run the baseline with OMP_NUM_THREADS=N instead of MXNet's default, to see how much "
+                        "of the gap is the thread count")
     p.add_argument("--by-pass", action="store_true",
                    help="also log one step with DNNL_VERBOSE and print oneDNN's milliseconds and GFLOP/s "
                         "for the convolutions' forward, input-gradient and weight-gradient passes")

@@ -65,3 +65,20 @@ def test_bench_by_pass_says_so_in_one_line_when_onednn_is_off(run_cli):
                   env={"MXNET_MKLDNN_ENABLED": "0", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE": "0"})
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "oneDNN logged no convolution" in out.stderr
+
+
+def test_the_baseline_child_gets_mxnets_default_threads_unless_told(monkeypatch):
+    import subprocess
+    from gluon_resnet import bench
+
+    seen = []
+
+    def fake_run(cmd, env, **kwargs):
+        seen.append(env.get("OMP_NUM_THREADS"))
+        return subprocess.CompletedProcess(cmd, 0, stdout="21.5\n", stderr="")
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    default = bench.build_parser().parse_args([])
+    assert bench.baseline_in_child(default) == 21.5 and seen == [None]
+    bench.baseline_in_child(bench.build_parser().parse_args(["--baseline-threads", "2"]))
+    assert seen == [None, "2"]

@@ -84,16 +84,22 @@ def matmul_gflop_per_s(n=2048, repeats=5):
     return 2 * n ** 3 / best / 1e9
 
 
+def compiled(model, ctx=None):
+    """A freshly initialised, hybridized (static) ``model`` and its plain-SGD trainer, as timed here."""
+    from .models import get_model
+
+    net = get_model(model)
+    net.initialize(mx.init.Xavier(), ctx=ctx or mx.cpu())
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net, make_trainer(net, lr=0.05)
+
+
 def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1):
     """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches:
     medians over ``rounds`` alternating timings, after ``warmup`` untimed steps."""
     from .data import ArrayLoader
-    from .models import get_model
 
-    net = get_model(model)
-    net.initialize(mx.init.Xavier(), ctx=ctx)
-    net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, lr=0.05)
+    net, trainer = compiled(model, ctx)
     images, labels = real_images(batch_size * steps, size)
     loader = ArrayLoader(images, labels, batch_size, shuffle=True)
     X, y = next(iter(ArrayLoader(images, labels, batch_size)))
@@ -177,13 +183,8 @@ MARK = "-- timed step --"
 
 def verbose_step(model, size, batch_size):
     """Child side of ``by_pass``: two warm-up steps, the marker, one timed step, the marker and its
-milliseconds; oneDNN logs every primitive it runs in between."""
-    from .models import get_model
-
-    net = get_model(model)
-    net.initialize(mx.init.Xavier())
-    net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, lr=0.05)
+    milliseconds; oneDNN logs every primitive it runs in between."""
+    net, trainer = compiled(model)
     X = mx.np.random.uniform(size=(batch_size, 1, size, size))
     y = mx.np.random.randint(0, 10, (batch_size,))
     for i in range(3):

@@ -94,6 +94,15 @@ def compiled(model, ctx=None):
     return net, make_trainer(net, lr=0.05)
 
 
+def train_step(net, trainer, X, y):
+    """One training step on the batch ``(X, y)``, queued; returns the per-example losses."""
+    with autograd.record():
+        loss = cross_entropy(net(X), y)
+    loss.backward()
+    trainer.step(len(y))
+    return loss
+
+
 def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1):
     """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches:
     medians over ``rounds`` alternating timings, after ``warmup`` untimed steps."""
@@ -106,11 +115,7 @@ def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1
     X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
 
     def step():
-        with autograd.record():
-            loss = cross_entropy(net(X), y)
-        loss.backward()
-        trainer.step(batch_size)
-        float(loss.sum())  # wait for the step, as the real loop does
+        float(train_step(net, trainer, X, y).sum())  # wait for the step, as the real loop does
 
     timed_steps(step, warmup)
     compute, end_to_end = [], []
@@ -187,15 +192,13 @@ def verbose_step(model, size, batch_size):
     net, trainer = compiled(model)
     X = mx.np.random.uniform(size=(batch_size, 1, size, size))
     y = mx.np.random.randint(0, 10, (batch_size,))
-    for i in range(3):
-        if i == 2:
-            print(MARK, flush=True)
-            start = time.perf_counter()
-        with autograd.record():
-            loss = cross_entropy(net(X), y)
-        loss.backward()
-        trainer.step(batch_size)
-        mx.nd.waitall()
+    for _ in range(2):
+        train_step(net, trainer, X, y)
+    mx.nd.waitall()
+    print(MARK, flush=True)
+    start = time.perf_counter()
+    train_step(net, trainer, X, y)
+    mx.nd.waitall()
     print(f"{MARK} {1000 * (time.perf_counter() - start)}", flush=True)
 
 

@@ -4,7 +4,7 @@ Prints ``name: value`` lines for one model, image size and batch size (default: 
 ResNet-18 at 1x96x96, batch 128):
 
 - ``compute_step_img_per_s``: hybridized train steps on one batch already in memory;
-- ``end_to_end_img_per_s``: the real loop (``train.train_epoch``) over real images from ``ArrayLoader``;
+- ``end_to_end_img_per_s``: the real loop (``loop.train_epoch``) over real images from ``ArrayLoader``;
 - ``d2l_baseline_img_per_s``: the d2l way: the lesson's imperative blocks, per-sample
   ``Resize``/``ToTensor`` transforms through a Gluon ``DataLoader``, MXNet's default threads
   (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
@@ -35,7 +35,7 @@ from mxnet import autograd, gluon
 from .cli import friendly
 from .cli import ArgumentParser, number
 from .errors import UserError
-from .train import cross_entropy, make_trainer, train_epoch
+from .loop import cross_entropy, make_trainer, train_epoch
 
 PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
 

@@ -13,8 +13,8 @@ from .cli import friendly
 
 
 def predict(net, data_iter, ctx, tta=False):
-    """True and predicted labels over ``data_iter`` as two int arrays (``tta``: see ``train.scores``)."""
-    from .train import scores
+    """True and predicted labels over ``data_iter`` as two int arrays (``tta``: see ``loop.scores``)."""
+    from .loop import scores
 
     true, pred = [], []
     for X, y in data_iter:

@@ -4,6 +4,7 @@ import pytest
 import mxnet as mx
 from mxnet import np as mnp
 
+from gluon_resnet import loop
 from gluon_resnet import train as train_mod
 from gluon_resnet.augment import Augment
 from gluon_resnet.data import ArrayLoader, balanced_subset
@@ -18,8 +19,8 @@ def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
     Xte, yte = balanced_subset(Xte, yte, 300)
     test_iter = ArrayLoader(Xte, yte, 300)
     rows = []
-    history = train_mod.train(get_model("resnet18_d2l"), train_iter, test_iter, 3, 0.05, mx.cpu(),
-                              log=lambda line: None, on_epoch=rows.append, seed=0)
+    history = loop.train(get_model("resnet18_d2l"), train_iter, test_iter, 3, 0.05, mx.cpu(),
+                         log=lambda line: None, on_epoch=rows.append, seed=0)
     assert rows == history and [r["epoch"] for r in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["train_acc"] > 0.5  # ten classes: chance is 0.1
@@ -29,7 +30,7 @@ def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
 def _step_on(devices, make_net, X, y, start):
     net = make_net()
     net.load_parameters(start, ctx=devices)
-    train_mod.train_epoch(net, train_mod.make_trainer(net, lr=0.5), [(X, y)], devices, 0, lambda s: 0.5, 0)
+    loop.train_epoch(net, loop.make_trainer(net, lr=0.5), [(X, y)], devices, 0, lambda s: 0.5, 0)
     return [[p.data(c).asnumpy() for p in net.collect_params().values()] for c in devices]
 
 
@@ -76,8 +77,8 @@ def test_a_nan_loss_stops_with_the_epoch_and_batch():
         bias = list(net.collect_params().values())[-1]
         bias.set_data(mnp.full(bias.shape, np.nan))
         yield batch
-    with pytest.raises(train_mod.Diverged, match="nan in epoch 3, batch 2"):
-        train_mod.train_epoch(net, train_mod.make_trainer(net), batches(), [mx.cpu()], 2,
+    with pytest.raises(loop.Diverged, match="nan in epoch 3, batch 2"):
+        loop.train_epoch(net, loop.make_trainer(net), batches(), [mx.cpu()], 2,
                               lambda step: 0.1, 0)
 
 
@@ -85,18 +86,18 @@ def test_label_smoothing_spreads_the_target():
     y_hat = mnp.array([[2.0, 0.0, -1.0]])
     y = mnp.array([0], dtype="int32")
     logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
-    plain = float(train_mod.cross_entropy(y_hat, y)[0])
-    smooth = float(train_mod.cross_entropy(y_hat, y, 0.3)[0])
+    plain = float(loop.cross_entropy(y_hat, y)[0])
+    smooth = float(loop.cross_entropy(y_hat, y, 0.3)[0])
     assert plain == pytest.approx(-logp[0], rel=1e-5)
     assert smooth == pytest.approx(0.7 * -logp[0] + 0.3 * -logp.mean(), rel=1e-5)
 
 
 def test_schedules_warm_up_and_decay():
-    cosine = train_mod.make_schedule("cosine", 0.4, 100, warmup_steps=10)
+    cosine = loop.make_schedule("cosine", 0.4, 100, warmup_steps=10)
     lrs = [cosine(s) for s in range(100)]
     assert lrs[9] == pytest.approx(0.4) and max(lrs) == pytest.approx(0.4)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(0)
-    assert train_mod.make_schedule("constant", 0.3, 10)(7) == 0.3
+    assert loop.make_schedule("constant", 0.3, 10)(7) == 0.3
 
 
 def test_loader_order_and_augmentation_repeat_per_epoch(small_real):

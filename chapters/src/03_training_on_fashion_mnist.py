@@ -6,7 +6,7 @@
 # watch the curves grow epoch by epoch, then look at what the trained network gets wrong.
 #
 # Everything comes from `gluon_resnet`: the data loader, the network, the training loop
-# (`gluon_resnet.train.train`), the live plot and the evaluation helpers.
+# (`gluon_resnet.loop.train`), the live plot and the evaluation helpers.
 
 # %%
 %matplotlib inline
@@ -19,7 +19,7 @@ QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
 import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
 from gluon_resnet import evaluate, plots
-from gluon_resnet.train import train
+from gluon_resnet.loop import train
 
 # Full mode is what the committed outputs come from; quick mode is what the test suite runs.
 SETTINGS = (dict(subset=256, epochs=1, batch_size=64, lr=0.1) if QUICK else

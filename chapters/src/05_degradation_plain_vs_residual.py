@@ -24,7 +24,7 @@ QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
 import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
 from gluon_resnet import cifar, plots, shapes
-from gluon_resnet.train import train
+from gluon_resnet.loop import train
 from matplotlib.figure import Figure
 from mxnet import np
 

@@ -19,7 +19,7 @@ import mxnet as mx
 import pandas as pd
 from gluon_resnet import shapes
 from gluon_resnet.data import ArrayLoader, balanced_subset
-from gluon_resnet.train import train
+from gluon_resnet.loop import train
 from matplotlib.figure import Figure
 from mxnet import np, npx
 

@@ -1,7 +1,14 @@
 """gluon_resnet: residual networks on MXNet Gluon, taught as the d2l lesson does and run for real."""
+import sys
+
+from .errors import UserError
 from .runtime import configure_threads
 
-configure_threads()  # must precede the first `import mxnet` in this process
+try:
+    configure_threads()  # must precede the first `import mxnet` in this process
+except UserError as err:  # a malformed setting in the environment: one line, before any traceback
+    print(f"error: {err}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 from mxnet import npx  # noqa: E402
 
@@ -11,7 +18,7 @@ from .blocks import (BasicBlock, BasicBlockV2, Bottleneck, BottleneckV2,  # noqa
                      ResNeXtBlock, Residual)
 from .data import (get_fashion_mnist_labels, load_data_fashion_mnist,  # noqa: E402
                    load_fashion_mnist)
-from .errors import DataError, UserError  # noqa: E402
+from .errors import DataError  # noqa: E402
 from .models import ResNet, get_model, list_models, resnet18_d2l  # noqa: E402
 from .runtime import devices  # noqa: E402
 

@@ -1,23 +1,30 @@
-"""Checkpoints: one zip file per run, replaced atomically after every epoch and verified on load.
+"""The checkpoint file format: one zip per run, replaced atomically after every epoch, verified on load.
 
 ``DIR/checkpoint.zip`` holds ``params`` (``net.save_parameters``), ``trainer.states``
-(``trainer.save_states``: momentum buffers and the optimizer) and ``meta.json`` (epoch, config,
-history, seed, and the sha256 of the other two members). It is written to a temporary name in
-``DIR`` and renamed into place, so a kill at any moment leaves the previous checkpoint or the new
-one, never a mixture; loading re-checks every hash, so a damaged file is refused, not half-used.
+(``trainer.save_states``: momentum buffers, the optimizer and its learning-rate schedule) and
+``meta.json``: ``format`` (``FORMAT``), ``epoch``, ``model`` (what ``get_model`` needs to build the
+network again), ``config``, ``history`` and the sha256 of the other two members. It is written to a
+temporary name in ``DIR`` and renamed into place (``files.replacing``), so a kill at any moment
+leaves the previous checkpoint or the new one, never a mixture; loading checks the format and
+every hash, so a damaged or foreign file is refused, not half-used.
 """
 import hashlib
+import io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
+import mxnet as mx
+from mxnet import gluon
+
 from .errors import UserError
-from .files import _public, atomic_write  # noqa: F401  (atomic_write is part of this interface)
+from .files import replacing
 
 CHECKPOINT = "checkpoint.zip"
-FORMAT = 1
+FORMAT = 2  # 2: meta.json names the model ({"name", "num_classes", "imperative"}) for load_model
 
 
 def _sha256(data):
@@ -26,34 +33,38 @@ def _sha256(data):
 
 def _dump(save, suffix):
     """Bytes that ``save(filename)`` writes (MXNet's savers only take file names)."""
-    fd, tmp = tempfile.mkstemp(suffix=suffix)
-    os.close(fd)
-    try:
-        save(tmp)
-        return Path(tmp).read_bytes()
-    finally:
-        os.unlink(tmp)
+    with tempfile.TemporaryDirectory(prefix="gluon_resnet-") as folder:
+        path = os.path.join(folder, "member" + suffix)
+        save(path)
+        return Path(path).read_bytes()
 
 
-def save_checkpoint(directory, net, trainer, meta):
-    """Write ``DIR/checkpoint.zip`` from the network, the trainer and a JSON-able ``meta`` dict."""
+def _load(load, data, suffix):
+    """Hand ``data`` to ``load(filename)`` (MXNet's loaders only take file names)."""
+    with tempfile.TemporaryDirectory(prefix="gluon_resnet-") as folder:
+        path = os.path.join(folder, "member" + suffix)
+        Path(path).write_bytes(data)
+        load(path)
+
+
+def checkpoint_bytes(net, trainer, meta):
+    """The whole checkpoint zip of ``net``, ``trainer`` and a JSON-able ``meta`` dict, in memory."""
     members = {"params": _dump(net.save_parameters, ".params"),
                "trainer.states": _dump(trainer.save_states, ".states")}
     meta = dict(meta, format=FORMAT, sha256={k: _sha256(v) for k, v in members.items()})
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with zipfile.ZipFile(out, "w") as zf:
-                for name, data in members.items():
-                    zf.writestr(name, data)
-                zf.writestr("meta.json", json.dumps(meta, indent=1))
-            out.flush()
-            os.fsync(out.fileno())
-        _public(tmp)
-        os.replace(tmp, Path(directory) / CHECKPOINT)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("meta.json", json.dumps(meta, indent=1))
+    return buffer.getvalue()
+
+
+def save_checkpoint(directory, net, trainer, meta):
+    """Write ``DIR/checkpoint.zip`` atomically (see ``checkpoint_bytes``)."""
+    data = checkpoint_bytes(net, trainer, meta)
+    with replacing(Path(directory) / CHECKPOINT) as (tmp,):
+        Path(tmp).write_bytes(data)
 
 
 def read_checkpoint(directory):
@@ -70,22 +81,15 @@ def read_checkpoint(directory):
             if zf.testzip() is not None:
                 raise UserError(damaged)
             meta = json.loads(zf.read("meta.json"))
+            if meta.get("format") != FORMAT:
+                raise UserError(f"{path} is in checkpoint format {meta.get('format')}, but this version of "
+                                f"gluon_resnet reads format {FORMAT}: train again, or use the version that wrote it")
             members = {name: zf.read(name) for name in meta["sha256"]}
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError):
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, AttributeError):
         raise UserError(damaged) from None
     if any(_sha256(members[k]) != v for k, v in meta["sha256"].items()):
         raise UserError(damaged)
     return meta, members
-
-
-def _load(load, data, suffix):
-    fd, tmp = tempfile.mkstemp(suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        load(tmp)
-    finally:
-        os.unlink(tmp)
 
 
 def restore(net, members, ctx, where="the checkpoint"):
@@ -103,17 +107,17 @@ def restore_trainer(trainer, members):
 
 
 def load_model(directory, ctx=None, hybridize=True):
-    """The trained network of a run folder, ready to predict: ``net = load_model("runs/fast")``."""
-    import mxnet as mx
+    """The trained network of a run folder, ready to predict: ``net = load_model("runs/fast")``.
 
+    Built from the checkpoint's ``model`` entry alone, on ``ctx`` (default: the CPU).
+    """
     from .models import get_model
 
     meta, members = read_checkpoint(directory)
-    config = meta["config"]
-    net = get_model(config["model"], num_classes=config.get("num_classes", 10),
-                    imperative=config.get("imperative", False))
+    spec = meta["model"]
+    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])
     restore(net, members, ctx or mx.cpu(), where=str(Path(directory) / CHECKPOINT))
-    if hybridize and not config.get("imperative", False):
+    if hybridize and not spec["imperative"]:
         net.hybridize(static_alloc=True, static_shape=True)
     return net
 
@@ -124,58 +128,21 @@ def export_model(net, prefix, input_shape, ctx=None):
     The graph is traced on one zero batch of ``input_shape``; both files are renamed into place
     only once both are written. Reload with ``load_exported(prefix)``.
     """
-    import mxnet as mx
-
     prefix = Path(prefix)
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.np.zeros(input_shape, ctx=ctx or mx.cpu()))
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".export-") as tmp:
-        net.export(os.path.join(tmp, prefix.name), epoch=0)
-        names = [f"{prefix.name}-symbol.json", f"{prefix.name}-0000.params"]
-        for name in names:
-            _public(os.path.join(tmp, name))
-            os.replace(os.path.join(tmp, name), prefix.parent / name)
-    return [prefix.parent / name for name in names]
+    targets = [prefix.parent / f"{prefix.name}-symbol.json", prefix.parent / f"{prefix.name}-0000.params"]
+    with tempfile.TemporaryDirectory(prefix="gluon_resnet-export-") as folder, \
+            replacing(*targets) as temps:
+        net.export(os.path.join(folder, prefix.name), epoch=0)
+        for target, tmp in zip(targets, temps):
+            Path(tmp).write_bytes((Path(folder) / target.name).read_bytes())
+    return targets
 
 
 def load_exported(prefix, ctx=None):
     """The exported network as a ``gluon.SymbolBlock``, independent of this package's classes."""
-    import warnings
-
-    import mxnet as mx
-    from mxnet import gluon
-
     with warnings.catch_warnings():  # "cannot decide type for data": it is float32, set at first call
         warnings.simplefilter("ignore", UserWarning)
         return gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params",
                                          ctx=ctx or mx.cpu())
-
-
-# ---------------------------------------------------------------------------- the rest of a run folder
-
-def environment(ctxs):
-    """Where a run happened: versions, threads, devices and the machine's load when it started."""
-    import platform
-
-    import mxnet as mx
-    import numpy
-
-    from .runtime import usable_cpus
-
-    return {"python": platform.python_version(), "mxnet": mx.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform(), "usable_cpus": usable_cpus(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "devices": [str(c) for c in ctxs], "load_average": list(os.getloadavg())}
-
-
-def write_metrics(directory, config, env, history, finished):
-    """``DIR/metrics.json``: the per-epoch rows, the config and the environment (atomic)."""
-    body = {"config": config, "environment": env, "history": history, "finished": finished}
-    atomic_write(Path(directory) / "metrics.json", json.dumps(body, indent=1) + "\n")
-
-
-def write_curves(directory, history, title=None):
-    """``DIR/curves.png``: train loss, train and test accuracy per epoch, as d2l draws them."""
-    from .plots import plot_history, save_figure
-
-    save_figure(plot_history(history, title=title), Path(directory) / "curves.png")

@@ -50,9 +50,19 @@ def get_fashion_mnist_labels(indices):
 
 
 def dataset_dir(name):
-    """Gluon's cache folder for a data set: ``$MXNET_HOME/datasets/NAME`` (``~/.mxnet`` by default)."""
-    home = os.environ.get("MXNET_HOME") or os.path.join(os.path.expanduser("~"), ".mxnet")
-    return Path(home) / "datasets" / name
+    """Gluon's cache folder for a data set: ``$MXNET_HOME/datasets/NAME`` (``~/.mxnet`` by default).
+
+    An ``MXNET_HOME`` that names a file, or is not an absolute path, is a DataError.
+    """
+    home = os.environ.get("MXNET_HOME", "").strip()
+    if not home:
+        return Path.home() / ".mxnet" / "datasets" / name
+    home = Path(home).expanduser()
+    if not home.is_absolute() or (home.exists() and not home.is_dir()):
+        why = "is not an absolute path" if not home.is_absolute() else "is a file, not a folder"
+        raise DataError(f"MXNET_HOME={os.environ['MXNET_HOME']!r} {why}: unset it (the cache is then "
+                        "~/.mxnet) or set it to a folder's full path")
+    return home / "datasets" / name
 
 
 def cache_dir():

@@ -9,13 +9,17 @@ from pathlib import Path
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import numpy as np
 
-from .cli import friendly
+from . import checkpoint as ckpt
+from .cli import ArgumentParser, friendly, number
+from .data import (TEXT_LABELS, ArrayLoader, balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
+                   resize_images)
+from .loop import scores
+from .plots import plot_confusion, save_figure, show_images
+from .runtime import devices
 
 
 def predict(net, data_iter, ctx, tta=False):
     """True and predicted labels over ``data_iter`` as two int arrays (``tta``: see ``loop.scores``)."""
-    from .loop import scores
-
     true, pred = [], []
     for X, y in data_iter:
         true.append(y.asnumpy())
@@ -48,14 +52,10 @@ def prediction_titles(y_true, y_pred):
     >>> prediction_titles([0, 9], [0, 7])
     ['t-shirt\\nt-shirt', 'ankle boot\\nsneaker']
     """
-    from .data import get_fashion_mnist_labels
-
     return [f"{t}\n{p}" for t, p in zip(get_fashion_mnist_labels(y_true), get_fashion_mnist_labels(y_pred))]
 
 
 def build_parser():
-    from .cli import ArgumentParser, number
-
     p = ArgumentParser(prog="python -m gluon_resnet.evaluate",
                        description="Reload a run saved by `python -m gluon_resnet.train --out DIR` and "
                                    "report its test accuracy, per class too; write DIR/confusion.png and "
@@ -73,27 +73,25 @@ def build_parser():
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="add the scores of each test image's mirror image (default: as the run was trained)")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="auto: the first GPU MXNet sees, else the CPU (default: %(default)s)")
     return p
 
 
 def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False,
-                 tta=None):
+                 tta=None, device="auto"):
     """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict.
 
-    ``tta=None`` scores the test set the way the run did (its ``--tta`` setting)."""
-    import mxnet as mx
-
-    from . import checkpoint as ckpt
-    from .data import TEXT_LABELS, ArrayLoader, balanced_subset, load_fashion_mnist, resize_images
-    from .plots import plot_confusion, save_figure, show_images
-
+    ``tta=None`` scores the test set the way the run did (its ``--tta`` setting); ``device`` is
+    chosen as ``train --device`` chooses (``runtime.devices``), and the first one is used."""
+    ctx = devices(device)[0]
     meta, _ = ckpt.read_checkpoint(directory)
-    net = ckpt.load_model(directory)
+    net = ckpt.load_model(directory, ctx)
     data = load_fashion_mnist(data_dir)
     images, labels = balanced_subset(data.test_images, data.test_labels, subset)
     images = resize_images(images, meta["config"].get("resize"))
     tta = meta["config"].get("tta", False) if tta is None else tta
-    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu(), tta)
+    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), ctx, tta)
     matrix = confusion_matrix(y_true, y_pred)
     save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{meta['config']['model']}, epoch {meta['epoch']}"),
                 Path(directory) / "confusion.png")
@@ -112,7 +110,7 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
 def main(argv=None):
     args = build_parser().parse_args(argv)
     result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
-                          args.tta)
+                          args.tta, args.device)
     print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
           f"on {result['count']} test images{' (with mirror-image test-time augmentation)' if result['tta'] else ''}")
     for name, acc in result["per_class"].items():

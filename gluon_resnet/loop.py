@@ -15,54 +15,84 @@ import time
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import mxnet as mx
 from mxnet import autograd, gluon, init, np, npx
+from tqdm import tqdm
 
 from . import distributed
 from .errors import UserError
 
 
 class Diverged(UserError):
-    """The loss became NaN or infinite; the message names the epoch and the batch."""
+    """The loss became NaN or infinite, or exploded; the message names the epoch and the batch."""
+
+
+class LossGuard:
+    """Stops a run whose loss blows up: always on a NaN or infinite loss, and with ``ratio``, on a
+    batch loss over ``ratio`` times the first epoch's mean loss (the first batch's loss until the
+    first epoch is over). ``ratio=None`` turns the second check off.
+
+    >>> guard = LossGuard(1000, reference=2.0)
+    >>> guard.check(1999.0, epoch=1, batch=4)
+    >>> guard.check(2001.0, epoch=1, batch=4)
+    Traceback (most recent call last):
+    ...
+    gluon_resnet.loop.Diverged: the loss rose to 2001 in epoch 2, batch 5, over 1000 times its first-epoch value 2; lower the learning rate or add warm-up
+    """
+
+    def __init__(self, ratio=1000.0, reference=None):
+        self.ratio, self.reference = ratio, reference
+
+    def check(self, loss, epoch, batch):
+        """``loss``: the mean loss of batch ``batch`` of ``epoch`` (both counted from 0)."""
+        where = f"in epoch {epoch + 1}, batch {batch + 1}"
+        if not math.isfinite(loss):
+            raise Diverged(f"the loss became {loss} {where}; lower the learning rate or add warm-up")
+        if self.reference is None:
+            self.reference = loss
+        elif self.ratio and loss > self.ratio * self.reference:
+            raise Diverged(f"the loss rose to {loss:.4g} {where}, over {self.ratio:g} times its first-epoch "
+                           f"value {self.reference:.4g}; lower the learning rate or add warm-up")
+
+    def epoch_done(self, row):
+        if row["epoch"] == 1:
+            self.reference = row["train_loss"]
 
 
 # ---------------------------------------------------------------------------- pieces of a step
 
 def make_schedule(kind, base_lr, total_steps, warmup_steps=0):
-    """``lr(step)`` for step 0 .. total_steps-1: constant, cosine (with linear warm-up) or onecycle.
+    """The optimizer's ``lr_scheduler`` for a run of ``total_steps`` updates, or None for "constant".
 
-    One-cycle climbs linearly from base_lr/10 to base_lr over the warm-up (30 % of the run when
-    none is given), then falls linearly to zero; cosine warms up linearly, then follows half a cosine.
+    MXNet's own schedulers, so the learning rate lives in the optimizer and also changes on the
+    kvstore servers of a distributed run. Cosine: linear warm-up from 0, then half a cosine down
+    to 0. One-cycle: linear from ``base_lr/10`` up to ``base_lr`` over the warm-up (30 % of the
+    run when none is given), then linear down to 0 (a polynomial of power 1). MXNet asks the
+    scheduler for update ``n`` = 1, 2, ... (the count after the step), up to ``total_steps``.
 
-    >>> lr = make_schedule("cosine", 1.0, 100, warmup_steps=10)
-    >>> [round(lr(s), 3) for s in (0, 9, 10, 99)]
-    [0.1, 1.0, 1.0, 0.0]
-    >>> round(make_schedule("onecycle", 1.0, 10)(3), 3)
-    1.0
+    >>> sched = make_schedule("onecycle", 1.0, 10)
+    >>> [round(sched(n), 2) for n in (1, 3, 10)]
+    [0.4, 1.0, 0.0]
     """
-    total_steps = max(1, total_steps)
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps - 1)
     if kind == "constant":
-        return lambda step: base_lr
-    if kind == "onecycle" and not warmup_steps:
-        warmup_steps = max(1, round(0.3 * total_steps))
-
-    def lr(step):
-        if step < warmup_steps:
-            return base_lr * (0.1 + 0.9 * (step + 1) / warmup_steps) if kind == "onecycle" \
-                else base_lr * (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
-        if kind == "cosine":
-            return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return base_lr * max(0.0, 1 - progress)
-    if kind not in ("cosine", "onecycle"):
-        raise UserError(f"unknown schedule {kind!r}: choose constant, cosine or onecycle")
-    return lr
+        return None
+    if kind == "cosine":
+        return mx.lr_scheduler.CosineScheduler(total_steps, base_lr, final_lr=0.0, warmup_steps=warmup_steps,
+                                               warmup_begin_lr=0.0)
+    if kind == "onecycle":
+        warmup_steps = warmup_steps or min(total_steps - 1, max(1, round(0.3 * total_steps)))
+        return mx.lr_scheduler.PolyScheduler(total_steps, base_lr, pwr=1, final_lr=0.0,
+                                             warmup_steps=warmup_steps, warmup_begin_lr=base_lr / 10)
+    raise UserError(f"unknown schedule {kind!r}: choose constant, cosine or onecycle")
 
 
-def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, cluster=None):
+def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, cluster=None, lr_scheduler=None):
     """The one ``gluon.Trainer`` that updates ``net`` (all devices' gradients are summed into it).
 
     ``cluster`` (``distributed.connect(kvstore)``) picks the kvstore; default: this process alone.
+    ``lr_scheduler`` (``make_schedule``) travels inside the optimizer, to the servers too.
     """
-    params = {"learning_rate": lr, "wd": wd}
+    params = {"learning_rate": lr, "wd": wd, "lr_scheduler": lr_scheduler}
     if optimizer in ("sgd", "nag"):
         params["momentum"] = momentum
     return distributed.make_trainer(net.collect_params(), optimizer, params,
@@ -115,9 +145,11 @@ def accuracy_sums(net, data_iter, ctx, tta=False):
 
 # ---------------------------------------------------------------------------- the loop
 
-def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_smoothing=0.0,
-                progress=None, should_stop=None):
-    """One pass over ``train_iter``: (loss sum, correct, seen). Raises ``Diverged`` on a NaN/inf loss."""
+def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, progress=None,
+                should_stop=None, guard=None):
+    """One pass over ``train_iter``: (loss sum, correct, seen). ``guard`` (a ``LossGuard``; default:
+    NaN/inf only) raises ``Diverged``; ``should_stop()`` true after a batch raises KeyboardInterrupt."""
+    guard = guard or LossGuard(None)
     loss_sum, correct, seen = 0.0, 0.0, 0
     for batch, (X, y) in enumerate(train_iter):
         Xs, ys = split(X, y, ctxs)
@@ -131,10 +163,7 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_
         hits = [(o.argmax(axis=1).astype(t.dtype) == t).sum() for o, t in zip(outs, ys)]
         autograd.backward(losses)
         batch_loss = sum(float(s) for s in loss_sums)
-        if not math.isfinite(batch_loss):
-            raise Diverged(f"the loss became {batch_loss} in epoch {epoch + 1}, batch {batch + 1}; "
-                           "lower --lr or add warm-up (--warmup-epochs)")
-        trainer.set_learning_rate(lr_at(first_step + batch))
+        guard.check(batch_loss / X.shape[0], epoch, batch)
         trainer.step(X.shape[0])
         loss_sum += batch_loss
         correct += sum(float(h) for h in hits)
@@ -147,64 +176,79 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at, first_step, label_
     return loss_sum, correct, seen
 
 
+def start(net, ctxs, resume, seed):
+    """Fresh weights (Xavier, seeded by ``seed``) or, with ``resume``, the saved ones."""
+    if resume is not None:
+        resume.restore_net(net, ctxs)
+        return
+    if seed is not None:
+        mx.random.seed(seed)
+    net.initialize(init.Xavier(), ctx=ctxs, force_reinit=True)
+
+
 def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None, *,
           optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-          label_smoothing=0.0, trainer=None, start_epoch=0, initialize=True, hybridize=True,
-          seed=None, progress=False, tta=False, should_stop=None):
+          label_smoothing=0.0, hybridize=True, seed=None, progress=False, tta=False, should_stop=None,
+          cluster=None, resume=None, save=None, max_loss_ratio=1000.0):
     """Train ``net``; return one dict per epoch and call ``on_epoch(row)`` after each.
 
-    ``should_stop()`` is asked after every batch; when it returns true the loop raises
-    ``KeyboardInterrupt`` (the command line passes one that reports a caught SIGTERM/SIGINT).
+    ``ctx`` is a device or a list of them (each batch is split across the list); ``cluster``
+    (``distributed.connect``) the kvstore. ``should_stop()`` is asked after every batch; when it
+    returns true the loop raises ``KeyboardInterrupt``. ``max_loss_ratio``: see ``LossGuard``
+    (None: stop on NaN/inf only). ``tta`` scores the test set with mirror images (see ``scores``).
 
-    ``ctx`` is a device or a list of them (each batch is split across the list). To continue a
-    run, pass its restored ``trainer``, ``start_epoch`` and ``initialize=False``. ``tta`` scores
-    the test set with mirror-image test-time augmentation (see ``scores``).
+    ``save(net, trainer, history)`` keeps each finished epoch (``run.Saver`` writes a run folder).
+    ``resume`` continues a saved run: any object with ``history`` (the rows of the epochs done),
+    ``restore_net(net, ctxs)`` and ``restore_trainer(trainer)`` (``run.ResumePoint`` is one);
+    training goes on after its last epoch and the returned list starts with its rows.
     """
     ctxs = as_ctx_list(ctx)
-    if initialize:
-        net.initialize(init.Xavier(), ctx=ctxs, force_reinit=True)
+    steps = len(train_iter)
+    sched = make_schedule(schedule, lr, steps * num_epochs, warmup_epochs * steps)
+    start(net, ctxs, resume, seed)
+    trainer = make_trainer(net, optimizer, lr, momentum, wd, cluster, sched)
+    if resume is not None:
+        resume.restore_trainer(trainer)  # momentum buffers and the schedule's step count
     if hybridize and isinstance(net, gluon.HybridBlock):
         net.hybridize(static_alloc=True, static_shape=True)
-    if trainer is None:
-        trainer = make_trainer(net, optimizer, lr, momentum, wd)
-    steps = len(train_iter)
-    lr_at = make_schedule(schedule, lr, steps * num_epochs, warmup_epochs * steps)
-    history = []
-    for epoch in range(start_epoch, num_epochs):
+    history = list(resume.history) if resume else []
+    guard = LossGuard(max_loss_ratio, history[0]["train_loss"] if history else None)
+    for epoch in range(len(history), num_epochs):
         if seed is not None:
             mx.random.seed(seed + epoch)  # any random op in the net repeats on resume
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
-        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_at,
-                        label_smoothing, progress, tta, should_stop)
+        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing,
+                        progress, tta, should_stop, guard)
+        row["lr"] = sched((epoch + 1) * steps) if sched else lr  # the rate of the epoch's last step
+        guard.epoch_done(row)
         history.append(row)
         log(f"epoch {row['epoch']}/{num_epochs}: loss {row['train_loss']:.3f}, "
             f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}, "
             f"{row['examples_per_sec']:.1f} examples/sec ({row['seconds']:.0f} s)")
+        if save is not None:
+            save(net, trainer, history)
         if on_epoch is not None:
             on_epoch(row)
     return history
 
 
-def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, lr_at,
-              label_smoothing, progress, tta=False, should_stop=None):
+def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing=0.0,
+              progress=False, tta=False, should_stop=None, guard=None):
     """Train one epoch, then measure test accuracy; the row ``train()`` returns for it."""
-    from tqdm import tqdm
-
     bar = tqdm(total=len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}", unit="batch",
                leave=False, file=sys.stderr, disable=not progress)
-    start = time.perf_counter()
+    begin = time.perf_counter()
     try:
-        loss_sum, correct, seen = train_epoch(net, trainer, train_iter, ctxs, epoch, lr_at,
-                                              epoch * len(train_iter), label_smoothing, bar,
-                                              should_stop)
+        loss_sum, correct, seen = train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing, bar,
+                                              should_stop, guard)
     finally:
         bar.close()
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - begin
     test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta)
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
-           "seconds": time.perf_counter() - start, "lr": lr_at((epoch + 1) * len(train_iter) - 1)}
+           "seconds": time.perf_counter() - begin}
     if hasattr(train_iter, "order"):  # a fingerprint of the epoch's data order, to compare runs by
         row["data_order"] = hashlib.sha1(train_iter.order(epoch).tobytes()).hexdigest()[:16]
     return row

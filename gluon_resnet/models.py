@@ -172,6 +172,9 @@ def get_model(name, num_classes=10, in_channels=1, **options):
     >>> net(np.ones((2, 3, 32, 32))).shape
     (2, 10)
     """
+    for what, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{what} must be a whole number of at least 1, not {value!r}")
     builders = {"resnet18_d2l": resnet18_d2l, "simple_residual_cnn": simple_residual_cnn}
     if name in builders:
         return builders[name](num_classes=num_classes, in_channels=in_channels, **options)

@@ -18,11 +18,18 @@ def usable_cpus():
 
 
 def configure_threads(environ=None):
-    """Set OMP_NUM_THREADS to the usable CPUs unless the user chose a value; return the value in force."""
+    """Set OMP_NUM_THREADS to the usable CPUs unless the user chose a value; return the value in force.
+
+    A value that is not a whole number of at least 1 is a UserError (OpenMP would ignore it).
+    """
     environ = os.environ if environ is None else environ
-    if not environ.get("OMP_NUM_THREADS"):
+    if not environ.get("OMP_NUM_THREADS", "").strip():
         environ["OMP_NUM_THREADS"] = str(usable_cpus())
-    return int(environ["OMP_NUM_THREADS"])
+    value = environ["OMP_NUM_THREADS"].strip()
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']!r} is not a whole number of at "
+                        f"least 1: unset it or set it to the cores to use, e.g. OMP_NUM_THREADS={usable_cpus()}")
+    return int(value)
 
 
 def devices(kind="auto"):

@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from mxnet import np  # the package's __init__ has already set the thread count
+from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
 from .cli import ArgumentParser, friendly
@@ -67,6 +68,10 @@ def _record(net, input_shape):
         net.hybridize(active=False)  # hooks on inner layers only fire when run eagerly
     try:
         net(np.zeros(input_shape))
+    except MXNetError as err:  # MXNet's message is a C++ traceback whose last line says what failed
+        last = str(err).strip().splitlines()[-1].replace("MXNetError: ", "")
+        raise UserError(f"the network cannot take an input of shape {tuple(input_shape)}, "
+                        f"too small for its layers ({last}): use a larger input") from None
     finally:
         for handle in handles:
             handle.detach()
@@ -208,11 +213,7 @@ def main(argv=None):
     else:
         shape = parse_shape(args.input)
         net = get_model(args.model, num_classes=args.classes, in_channels=shape[1])
-        try:
-            rows = layer_table(net, shape, depth=args.depth)
-        except Exception as err:  # MXNet reports a too-small input as an opaque shape error
-            raise UserError(f"{args.model} cannot take input {args.input}: {str(err).splitlines()[0]}")
-        print(format_walk(net, rows))
+        print(format_walk(net, layer_table(net, shape, depth=args.depth)))
 
 
 if __name__ == "__main__":

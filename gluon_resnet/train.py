@@ -1,45 +1,26 @@
-"""``python -m gluon_resnet.train``: the command line around the loop in ``gluon_resnet.loop``."""
+"""``python -m gluon_resnet.train``: the command line. ``main`` reads as the run's spine:
+parse -> data -> model -> train -> report; the loop is ``gluon_resnet.loop``, the run folder
+(presets, ``--out``, resume, saving, signals) ``gluon_resnet.run``."""
 import argparse
 import contextlib
-import os
-import signal
 import sys
-from pathlib import Path
 
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
-import mxnet as mx
-from mxnet import init
 
-from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, run
+from .augment import Augment
 from .cli import ArgumentParser, friendly, number
+from .data import load_data_fashion_mnist
 from .errors import UserError
-from .loop import Diverged, make_trainer, train
+from .loop import Diverged, train
+from .models import get_model, list_models
+from .run import DEFAULTS, PRESETS, RECIPE
+from .runtime import devices
 
 
-# ---------------------------------------------------------------------------- the command line
-
-# A preset fills in defaults; flags given on the command line still win.
-PRESETS = {
-    "lesson": dict(model="resnet18_d2l", resize=96, lr=0.05, batch_size=256, epochs=10),
-    # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.3 minutes on 2 idle CPU cores
-    "quick": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=1,
-                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
-    # a small ResNet (6x the throughput of resnet18_d2l at 28x28), 9 one-cycle epochs, mirror images in
-    # training and at test time: 93.4 % test accuracy in about 9 minutes on 2 idle CPU cores (README: Results)
-    "fast": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=9,
-                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
-}
-DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize=None,
-                optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-                label_smoothing=0.0, crop_pad=0, flip=False, tta=False, subset=None, seed=0, imperative=False)
-# What defines a run (saved with it; --resume refuses flags that change it).
-RECIPE = tuple(DEFAULTS)
-
+# ---------------------------------------------------------------------------- the flags
 
 def build_parser():
-    from .models import list_models
-
     p = ArgumentParser(
         prog="python -m gluon_resnet.train",
         description="Train a residual network on the real Fashion-MNIST and report loss, train and "
@@ -94,6 +75,9 @@ def build_parser():
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its --out) from its last "
                    "complete epoch, with its settings and the same data order; with --epochs N, a "
                    "constant-rate run goes on to epoch N")
+    p.add_argument("--loss-guard", action=argparse.BooleanOptionalAction, default=True,
+                   help="stop the run, keeping the last good checkpoint, when a batch's loss exceeds 1000 "
+                        "times the first epoch's (a NaN or infinite loss always stops it; default: on)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they are off anyway when "
                    "stderr is not a terminal)")
     return p
@@ -113,75 +97,8 @@ def parse_args(argv=None):
     return args
 
 
-def recipe(args):
-    """The settings that define a run, as saved in its checkpoint and metrics.json."""
-    return {key: getattr(args, key) for key in RECIPE}
-
-
-def prepare_out(directory, resuming=False):
-    """Make sure ``--out`` is a writable folder that holds no other run; nothing is overwritten."""
-    path = Path(directory)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {directory} is a file, not a folder: choose another --out")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(path / ".write-test", b"")
-        os.unlink(path / ".write-test")
-    except OSError as err:
-        raise UserError(f"cannot write to --out {directory} ({err.strerror}): choose a writable folder") from None
-    if not resuming and (path / ckpt.CHECKPOINT).exists():
-        raise UserError(f"{directory} already holds a run: continue it with --resume {directory} "
-                        "or choose another --out")
-    return path
-
-
-def resume_point(args):
-    """With ``--resume DIR``: adopt the saved settings and return (meta, members); else (None, None)."""
-    if not args.resume:
-        return None, None
-    if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
-        raise UserError("--resume writes back into the run's own folder; leave out --out")
-    meta, members = ckpt.read_checkpoint(args.resume)
-    saved = meta["config"]
-    clash = sorted(k for k in args.given if k != "epochs" and getattr(args, k) != saved.get(k))
-    if clash:
-        got = ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)} (saved: {saved.get(k)})" for k in clash)
-        raise UserError(f"{args.resume} holds a {saved['model']} run with other settings: {got}; "
-                        "--resume continues a run with its own settings, so leave those flags out")
-    wanted = args.epochs if "epochs" in args.given else None
-    for key in RECIPE:
-        setattr(args, key, saved.get(key, DEFAULTS[key]))
-    if wanted is not None and wanted != args.epochs:
-        args.epochs = extended_epochs(args, wanted, meta["epoch"])
-    if meta["epoch"] >= args.epochs:
-        more = (f" (--resume {args.resume} --epochs N trains it on to epoch N)"
-                if args.schedule == "constant" else "")
-        raise UserError(f"the run in {args.resume} already finished its {args.epochs} epochs; "
-                        f"nothing to resume{more}")
-    args.out = args.resume
-    return meta, members
-
-
-def extended_epochs(args, wanted, done):
-    """``--resume DIR --epochs N``: a new length for a constant-rate run, or a one-line reason why not.
-
-    A cosine or one-cycle schedule is drawn over the run's whole length, so changing it midway would
-    change the rate of the epochs already trained; those runs keep their length.
-    """
-    if args.schedule != "constant":
-        raise UserError(f"--epochs {wanted}: the run in {args.resume} follows a {args.schedule} schedule drawn "
-                        f"over its {args.epochs} epochs, so its length cannot change; resume it without "
-                        "--epochs, or start a new run")
-    if wanted <= done:
-        raise UserError(f"--epochs {wanted}: the run in {args.resume} has already trained {done} epochs; "
-                        f"ask for more than {done}")
-    return wanted
-
-
 def choose_devices(args):
     """The contexts to train on: ``--device`` and ``--num-gpus``, or a one-line reason why not."""
-    from .runtime import devices
-
     ctxs = devices("gpu" if args.num_gpus else args.device)
     if args.num_gpus:
         if len(ctxs) < args.num_gpus:
@@ -190,125 +107,53 @@ def choose_devices(args):
     return ctxs
 
 
-def run_saver(out, net, trainer, config, env, history, done):
-    """The CLI's ``on_epoch``: keep the row; with ``out``, write checkpoint, metrics.json, curves.png.
-
-    ``done[0]`` becomes the epoch only once its checkpoint is in place, so an interruption
-    message never promises a checkpoint that is not there.
-    """
-    def on_epoch(row):
-        history.append(row)
-        if out is None:
-            done[0] = row["epoch"]
-            return
-        meta = {"epoch": row["epoch"], "config": config, "history": history,
-                "rng": {"seed": config["seed"], "next_epoch": row["epoch"],
-                        "note": "data order, augmentation and mx.random derive from (seed, epoch)"}}
-        ckpt.save_checkpoint(out, net, trainer, meta)
-        done[0] = row["epoch"]
-        ckpt.write_metrics(out, config, env, history, finished=row["epoch"] >= config["epochs"])
-        ckpt.write_curves(out, history, title=f"{config['model']} on Fashion-MNIST")
-    return on_epoch
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt(caught):
-    """Inside the block, SIGTERM and SIGINT stop the run like Ctrl-C; ``caught`` records the signal.
-
-    The handler raises KeyboardInterrupt at once; should that land in a finalizer, where Python
-    ignores it, the training loop raises it after the current batch (its ``should_stop`` reads
-    ``caught``).
-    """
-    def handler(signum, frame):
-        caught.append(signum)
-        raise KeyboardInterrupt
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def interrupted(args, done, caught):
-    """Tell what survived a Ctrl-C / SIGTERM and how to go on; return the exit code (128 + signal)."""
-    if not args.out:
-        print("interrupted: nothing was saved (pass --out DIR to keep a checkpoint after every epoch)",
-              file=sys.stderr)
-    elif done[0] == 0:
-        print(f"interrupted during epoch 1: no epoch finished, so {args.out} holds no checkpoint yet",
-              file=sys.stderr)
-    else:
-        print(f"interrupted during epoch {done[0] + 1}: the checkpoint of epoch {done[0]} in {args.out} is "
-              f"intact; resume with: python -m gluon_resnet.train --resume {args.out}", file=sys.stderr)
-    return 128 + (caught[0] if caught else signal.SIGINT)
-
-
 @friendly
 def main(argv=None):
-    from .augment import Augment
-    from .data import load_data_fashion_mnist
-    from .models import get_model
-
     args = parse_args(argv)                                               # parse
-    cluster = distributed.connect(args.kvstore)                           # cluster (rank 0 of 1 alone)
+    cluster = distributed.connect(args.kvstore)                           # this process in its cluster
     log = cluster.tag(print)
-    if cluster.distributed and args.schedule != "constant":
-        raise UserError(f"--schedule {args.schedule} is not supported with --kvstore {args.kvstore} yet "
-                        "(the servers run the optimizer): use --schedule constant")
-    meta, members = resume_point(args)
-    out = prepare_out(args.out, resuming=meta is not None) if args.out and cluster.is_writer else None
-    ctxs = choose_devices(args)                                           # devices
-    augment = Augment(args.crop_pad, args.flip)                           # data
-    train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir,
-                                                    seed=args.seed, subset=args.subset,
-                                                    augment=augment or None)
-    train_iter = distributed.shard(train_iter, cluster)                   # this worker's shard
-    mx.random.seed(args.seed)                                             # model
-    net = get_model(args.model, imperative=args.imperative)
-    if meta:
-        ckpt.restore(net, members, ctxs, where=f"{args.resume}/{ckpt.CHECKPOINT}")
-    else:
-        net.initialize(init.Xavier(), ctx=ctxs)
-    trainer = make_trainer(net, args.optimizer, args.lr, args.momentum, args.wd, cluster)  # trainer
-    if meta:
-        ckpt.restore_trainer(trainer, members)
-    config, history = recipe(args), list(meta["history"]) if meta else []
-    done = [meta["epoch"] if meta else 0]
-    on_epoch = run_saver(out, net, trainer, config, ckpt.environment(ctxs), history, done)
-    if cluster.distributed:  # workers print a digest of their weights: equal digests, equal models
-        on_epoch = check_agreement(on_epoch, net, log)
-    if meta:
-        log(f"resuming {args.out} after epoch {meta['epoch']} of {args.epochs}")
-    caught = []
-    try:                                                                  # loop
-        with sigterm_as_interrupt(caught):
-            train(net, train_iter, test_iter, args.epochs, args.lr, ctxs, log=log, on_epoch=on_epoch,
-                  optimizer=args.optimizer, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-                  label_smoothing=args.label_smoothing, trainer=trainer, start_epoch=done[0],
-                  initialize=False, hybridize=not args.imperative, seed=args.seed,
-                  progress=not args.quiet and sys.stderr.isatty(), tta=args.tta,
-                  should_stop=lambda: bool(caught))
-    except KeyboardInterrupt:
-        return interrupted(args, done, caught)
-    except Diverged as err:
-        kept = f"; the checkpoint of epoch {done[0]} in {args.out} is kept" if out and done[0] else ""
-        raise Diverged(f"{err}{kept}") from None
-    return summarize(history, ctxs, out, cluster, log)                    # outputs
+    resume = run.resume_point(args)
+    folder = run.RunFolder(args.out, resuming=resume is not None) if args.out and cluster.is_writer else None
+    with folder or contextlib.nullcontext():
+        ctxs = choose_devices(args)
+        train_iter, test_iter = load_data_fashion_mnist(                  # data
+            args.batch_size, args.resize, args.data_dir, seed=args.seed, subset=args.subset,
+            augment=Augment(args.crop_pad, args.flip) or None)
+        train_iter = distributed.shard(train_iter, cluster)               # this worker's shard
+        spec = run.model_spec(run.recipe(args))                           # model
+        net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])
+        saver = run.Saver(folder, run.recipe(args), run.environment(ctxs), resume.epoch if resume else 0) \
+            if folder else None
+        if resume:
+            log(f"resuming {args.out} after epoch {resume.epoch} of {args.epochs}")
+        caught = []
+        try:                                                              # train
+            with run.sigterm_as_interrupt(caught):
+                history = train(
+                    net, train_iter, test_iter, args.epochs, args.lr, ctxs, log=log,
+                    on_epoch=check_agreement(net, log) if cluster.distributed else None,
+                    optimizer=args.optimizer, momentum=args.momentum, wd=args.wd, schedule=args.schedule,
+                    warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+                    hybridize=not args.imperative, seed=args.seed, tta=args.tta,
+                    progress=not args.quiet and sys.stderr.isatty(), should_stop=lambda: bool(caught),
+                    cluster=cluster, resume=resume, save=saver, max_loss_ratio=1000.0 if args.loss_guard else None)
+        except KeyboardInterrupt:
+            return run.interrupted(folder and args.out, saver.saved if saver else 0, caught)
+        except Diverged as err:
+            kept = f"; the checkpoint of epoch {saver.saved} in {args.out} is kept" if saver and saver.saved else ""
+            raise Diverged(f"{err} (--lr, --warmup-epochs){kept}") from None
+    return summarize(history, ctxs, args.out if folder else None, cluster, log)  # report
 
 
-def check_agreement(on_epoch, net, log):
-    """Wrap ``on_epoch`` to also log a short digest of the weights (workers must all print the same)."""
-    def wrapped(row):
-        on_epoch(row)
-        log(f"epoch {row['epoch']}: parameters {distributed.param_digest(net)}")
-    return wrapped
+def check_agreement(net, log):
+    """An ``on_epoch`` that logs a short digest of the weights (workers must all print the same)."""
+    return lambda row: log(f"epoch {row['epoch']}: parameters {distributed.param_digest(net)}")
 
 
 def summarize(history, ctxs, out, cluster, log=print):
     """The d2l-style closing lines (and where the run was saved)."""
     if out:
-        log(f"saved {out}/metrics.json, {out}/curves.png and {out}/{ckpt.CHECKPOINT}")
+        log(f"saved {out}/metrics.json, {out}/curves.png and {out}/checkpoint.zip")
     last = history[-1]
     log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
         f"test acc {last['test_acc']:.3f}")

@@ -75,7 +75,7 @@ def test_cli_prints_the_walk(run_cli):
 @pytest.mark.parametrize("args,message", [
     (["resnet19"], "unknown model 'resnet19'; choose one of: "),
     (["--input", "1,1,224"], "--input must be four positive integers"),
-    (["simple_residual_cnn", "--input", "1,1,8,8"], "simple_residual_cnn cannot take input 1,1,8,8"),
+    (["simple_residual_cnn", "--input", "1,1,8,8"], "the network cannot take an input of shape (1, 1, 8, 8), too small"),
 ])
 def test_cli_user_errors_are_one_line(capsys, args, message):
     with pytest.raises(SystemExit) as exit_:

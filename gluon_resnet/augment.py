@@ -1,7 +1,10 @@
 """Augmentation done on whole batches with numpy indexing: random crop with padding, horizontal flip.
 
-Each call takes a uint8 batch (B, H, W) and a ``numpy.random.Generator``; nothing loops over
-samples in Python, so augmenting costs about as much as copying the batch.
+Each call takes a uint8 batch, (B, H, W) or (B, C, H, W), and a ``numpy.random.Generator``; nothing
+loops over samples in Python, so augmenting costs about as much as copying the batch. The same
+functions serve Fashion-MNIST and CIFAR-10 (``Augment(pad=4, flip=True)`` is the classic CIFAR
+recipe). Gluon's ``transforms.RandomResizedCrop``/``RandomFlipLeftRight`` work on one image at a
+time, which is why these whole-batch versions exist.
 """
 import numpy as np
 
@@ -15,13 +18,13 @@ def random_crop(images, pad, rng):
     """
     if pad <= 0:
         return images
-    n, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)))
+    n, (h, w), middle = len(images), images.shape[-2:], (1,) * (images.ndim - 3)  # middle: channels
+    padded = np.pad(images, [(0, 0)] * (images.ndim - 2) + [(pad, pad), (pad, pad)])
     dy = rng.integers(0, 2 * pad + 1, size=n)
     dx = rng.integers(0, 2 * pad + 1, size=n)
-    rows = dy[:, None, None] + np.arange(h)[None, :, None]
-    cols = dx[:, None, None] + np.arange(w)[None, None, :]
-    return padded[np.arange(n)[:, None, None], rows, cols]
+    rows = (dy[:, None] + np.arange(h)).reshape(n, *middle, h, 1)
+    cols = (dx[:, None] + np.arange(w)).reshape(n, *middle, 1, w)
+    return np.take_along_axis(np.take_along_axis(padded, rows, axis=-2), cols, axis=-1)
 
 
 def random_flip(images, rng, p=0.5):
@@ -33,12 +36,15 @@ def random_flip(images, rng, p=0.5):
     """
     flip = rng.random(len(images)) < p
     out = images.copy()
-    out[flip] = images[flip][:, :, ::-1]
+    out[flip] = images[flip][..., ::-1]
     return out
 
 
 class Augment:
-    """Random crop (``pad`` pixels, 0 = off) then horizontal flip (``flip`` on/off) of a uint8 batch."""
+    """Random crop (``pad`` pixels, 0 = off) then horizontal flip (``flip`` on/off) of a uint8 batch.
+
+    An ``ArrayLoader``'s ``augment``: called with each training batch and the epoch's generator.
+    """
 
     def __init__(self, pad=0, flip=False):
         self.pad, self.flip = pad, flip

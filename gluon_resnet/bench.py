@@ -31,19 +31,20 @@ import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
+from mxnet.gluon.data.vision import transforms
 
-from .cli import friendly
-from .cli import ArgumentParser, number
+from .cli import ArgumentParser, friendly, number
+from .data import ArrayLoader, load_fashion_mnist, resize_images
 from .errors import UserError
 from .loop import cross_entropy, make_trainer, train_epoch
+from .models import get_model
+from .shapes import layer_table
 
 PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
 
 
 def real_images(count, size, seed=0):
     """``count`` real training images (uint8) resized once to ``size`` and their labels."""
-    from .data import load_fashion_mnist, resize_images
-
     data = load_fashion_mnist()
     take = np.random.default_rng(seed).permutation(len(data.train_labels))[:count]
     return resize_images(data.train_images[take], size), data.train_labels[take]
@@ -60,9 +61,6 @@ def timed_steps(step, steps):
 def layer_macs(model, size, kinds=("Conv2D", "Dense")):
     """Multiply-adds of each layer of ``kinds`` (convolutions and dense layers by default) for one
     1 x size x size image, in order."""
-    from .models import get_model
-    from .shapes import layer_table
-
     rows = layer_table(get_model(model), (1, 1, size, size), depth=99)
     return [r["macs"] for r in rows if r["kind"] in kinds]
 
@@ -86,8 +84,6 @@ def matmul_gflop_per_s(n=2048, repeats=5):
 
 def compiled(model, ctx=None):
     """A freshly initialised, hybridized (static) ``model`` and its plain-SGD trainer, as timed here."""
-    from .models import get_model
-
     net = get_model(model)
     net.initialize(mx.init.Xavier(), ctx=ctx or mx.cpu())
     net.hybridize(static_alloc=True, static_shape=True)
@@ -106,8 +102,6 @@ def train_step(net, trainer, X, y):
 def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1):
     """(compute-only img/s, end-to-end img/s) of the hybridized network on the same batches:
     medians over ``rounds`` alternating timings, after ``warmup`` untimed steps."""
-    from .data import ArrayLoader
-
     net, trainer = compiled(model, ctx)
     images, labels = real_images(batch_size * steps, size)
     loader = ArrayLoader(images, labels, batch_size, shuffle=True)
@@ -122,7 +116,7 @@ def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1
     for _ in range(rounds):
         compute.append(steps * batch_size / timed_steps(step, steps))
         start = time.perf_counter()
-        train_epoch(net, trainer, loader, [ctx], 0, lambda s: 0.05, 0)
+        train_epoch(net, trainer, loader, [ctx], 0)
         end_to_end.append(steps * batch_size / (time.perf_counter() - start))
     return statistics.median(compute), statistics.median(end_to_end)
 
@@ -130,10 +124,6 @@ def compute_and_end_to_end(model, size, batch_size, steps, warmup, ctx, rounds=1
 def d2l_baseline(model, size, batch_size, steps, warmup, workers, rounds=1):
     """img/s of the d2l way: imperative blocks, per-sample transforms in a Gluon DataLoader
     (the median over ``rounds`` stretches of ``steps`` batches, after ``warmup`` batches)."""
-    from mxnet.gluon.data.vision import transforms
-
-    from .models import get_model
-
     images, labels = real_images(batch_size * (steps * rounds + warmup), None)
     dataset = gluon.data.ArrayDataset(mx.np.array(images[..., None]), mx.np.array(labels, dtype="int32"))
     dataset = dataset.transform_first(transforms.Compose([transforms.Resize(size), transforms.ToTensor()]))
@@ -268,8 +258,7 @@ def build_parser():
 @friendly
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .models import get_model  # noqa: F401  (an unknown --model fails here, in one line)
-    get_model(args.model)
+    get_model(args.model)  # an unknown --model fails here, in one line, before any timing
     figures = {"load_average_1min": os.getloadavg()[0]}
     compute, end_to_end = compute_and_end_to_end(args.model, args.size, args.batch_size, args.steps,
                                                  args.warmup, mx.cpu(), args.rounds)

@@ -11,19 +11,21 @@ each record a label byte then 3x32x32 pixel bytes) or the Python one (pickled di
 ``cifar-10-batches-py`` subfolder.
 """
 import hashlib
+import io
 import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import urllib.request
 from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 
-from .data import ArrayLoader, balanced_subset, dataset_dir, load_fashion_mnist
+from .augment import Augment
+from .data import balanced_split, dataset_dir, load_fashion_mnist, loaders
 from .errors import DataError
+from .files import atomic_write
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_STEMS = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -80,8 +82,6 @@ class _ArraysOnly(pickle.Unpickler):
 
 def parse_python_batch(payload, name="<bytes>"):
     """Decode a Python-format batch (a pickled dict with ``data`` and ``labels``)."""
-    import io
-
     try:
         batch = _ArraysOnly(io.BytesIO(payload), encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
@@ -126,26 +126,29 @@ def find_batches(directory):
 
 
 def download_cifar10(directory, url=None):
-    """Fetch Gluon's binary archive into ``directory``, check its sha1, and unpack it there."""
+    """Fetch Gluon's binary archive into memory, check its sha1, and write its files into ``directory``.
+
+    Each file is written through ``files.atomic_write``, so an interrupted download leaves whole
+    files or none; members that would land outside ``directory`` are refused (``tarfile.data_filter``).
+    """
     url = url or os.environ.get("GLUON_RESNET_CIFAR_URL", ARCHIVE_URL)
     directory = Path(directory)
-    tmp = None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         print(f"downloading {url}", file=sys.stderr)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-", suffix=".tar.gz")
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            out.write(response.read())
-        if url == ARCHIVE_URL and hashlib.sha1(Path(tmp).read_bytes()).hexdigest() != ARCHIVE_SHA1:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            payload = response.read()
+        if url == ARCHIVE_URL and hashlib.sha1(payload).hexdigest() != ARCHIVE_SHA1:
             raise ValueError("the archive does not match its published sha1")
-        with tarfile.open(tmp) as tar:
-            tar.extractall(directory, filter="data")
+        with tarfile.open(fileobj=io.BytesIO(payload)) as tar:
+            for member in tar.getmembers():
+                member = tarfile.data_filter(member, str(directory))
+                if member.isfile():
+                    (directory / member.name).parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(directory / member.name, tar.extractfile(member).read())
     except (OSError, ValueError, tarfile.TarError) as err:
         raise DataError(f"CIFAR-10 is not in {directory} and downloading {url} failed ({err}): "
                         "put the CIFAR-10 batch files there or pass data_dir") from None
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
     return find_batches(directory)
 
 
@@ -181,61 +184,18 @@ def pad_to(images, size):
     return np.pad(images, spec)
 
 
-def random_crop_flip(images, rng, pad=4):
-    """The classic CIFAR augmentation on a uint8 batch: pad by ``pad``, crop back at random, flip half."""
-    n, size = len(images), images.shape[-1]
-    padded = np.pad(images, [(0, 0)] * (images.ndim - 2) + [(pad, pad), (pad, pad)])
-    out = np.empty_like(images)
-    tops, lefts = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
-    flips = rng.random(n) < 0.5
-    for i in range(n):
-        crop = padded[i, ..., tops[i]:tops[i] + size, lefts[i]:lefts[i] + size]
-        out[i] = crop[..., ::-1] if flips[i] else crop
-    return out
-
-
-class ImageLoader(ArrayLoader):
-    """Batches uint8 images (N, C, H, W), or (N, H, W) as one channel: X float32 in [0, 1], y int32.
-
-    ``augment=True`` applies ``random_crop_flip``, seeded by ``(seed, epoch)`` so runs repeat.
-    """
-
-    def __init__(self, images, labels, batch_size, shuffle=False, seed=0, augment=False):
-        super().__init__(images if images.ndim == 4 else images[:, None], labels,
-                         batch_size, shuffle=shuffle, seed=seed)
-        self.augment = augment
-
-    def __iter__(self):
-        from mxnet import np as mnp
-
-        rng = np.random.default_rng([self.seed, self.epoch, 1])
-        idx = self.order(self.epoch)
-        for b in range(len(self)):
-            take = np.sort(idx[b * self.batch_size:(b + 1) * self.batch_size])
-            batch = self.images[take]
-            if self.augment:
-                batch = random_crop_flip(batch, rng)
-            X = batch.astype(np.float32) * np.float32(1 / 255)
-            yield mnp.array(X), mnp.array(self.labels[take], dtype=np.int32)
-        self.epoch += 1
-
-
-def _loaders(data, batch_size, subset, augment, seed):
-    train_images, train_labels = balanced_subset(data.train_images, data.train_labels, subset)
-    test_images, test_labels = balanced_subset(data.test_images, data.test_labels, subset)
-    return (ImageLoader(train_images, train_labels, batch_size, shuffle=True, seed=seed, augment=augment),
-            ImageLoader(test_images, test_labels, batch_size))
-
-
 def load_data_cifar10(batch_size, data_dir=None, subset=None, augment=True, seed=0, download=True):
-    """CIFAR-10 train and test batch iterables; ``subset=N`` keeps N class-balanced images of each."""
-    return _loaders(load_cifar10(data_dir, download=download), batch_size, subset, augment, seed)
+    """CIFAR-10 train and test ``ArrayLoader``s; ``subset=N`` keeps N class-balanced images of each.
+
+    ``augment=True``: the classic CIFAR augmentation, pad by 4, crop back at random, flip half.
+    """
+    data = balanced_split(load_cifar10(data_dir, download=download), subset)
+    return loaders(data, batch_size, seed, Augment(pad=4, flip=True) if augment else None)
 
 
 def load_data_padded_fashion_mnist(batch_size, size=32, subset=None, augment=False, seed=0, data_dir=None):
     """Fashion-MNIST zero-padded from 28x28 to ``size`` x ``size``: CIFAR-shaped, one channel."""
-    data = load_fashion_mnist(data_dir)
-    train_images, train_labels = balanced_subset(data.train_images, data.train_labels, subset)
-    test_images, test_labels = balanced_subset(data.test_images, data.test_labels, subset)
-    padded = CIFAR10(pad_to(train_images, size), train_labels, pad_to(test_images, size), test_labels)
-    return _loaders(padded, batch_size, None, augment, seed)
+    data = balanced_split(load_fashion_mnist(data_dir), subset)
+    padded = CIFAR10(pad_to(data.train_images, size), data.train_labels, pad_to(data.test_images, size),
+                     data.test_labels)
+    return loaders(padded, batch_size, seed, Augment(pad=4, flip=True) if augment else None)

@@ -15,16 +15,17 @@ import hashlib
 import math
 import os
 import sys
-import tempfile
 import urllib.request
 import zipfile
 import zlib
 from collections import namedtuple
 from pathlib import Path
 
+import mxnet as mx
 import numpy as np
 
 from .errors import DataError
+from .files import replacing
 
 FILES = {
     "train_images": ("train-images-idx3-ubyte", "b9bd999c0106c9b8b4b0cefce58c9a6060f27095"),
@@ -203,22 +204,16 @@ def download_fashion_mnist(directory, base_url=None):
 def _download_one(url, target, sha1):
     """Download ``url`` to a temporary name, verify it, then rename it to ``target``."""
     print(f"downloading {url}", file=sys.stderr)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            out.write(response.read())
-        read_idx_file(tmp, sha1)  # raises before anything is renamed into place
-        os.replace(tmp, target)
+        with replacing(target) as (tmp,), urllib.request.urlopen(url, timeout=60) as response:
+            Path(tmp).write_bytes(response.read())
+            read_idx_file(tmp, sha1)  # raises before anything is renamed into place
     except DataError:
         raise DataError(f"the file downloaded from {url} is damaged or not Fashion-MNIST: try again, "
                         "or apt-get install dataset-fashion-mnist, or pass --data-dir") from None
     except (OSError, ValueError) as err:
         raise DataError(f"Fashion-MNIST is not installed and downloading {url} failed ({err}): "
                         "apt-get install dataset-fashion-mnist, or pass --data-dir") from None
-    finally:  # also on Ctrl-C: no half-written file is left behind
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------- decoded cache
@@ -250,19 +245,13 @@ def _read_cache(path, key):
 
 def _write_cache(path, key, data):
     """Save the decoded arrays atomically; a cache that cannot be written is only a slower next load."""
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".npz")
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, key=np.array(key), **data._asdict())
-        os.replace(tmp, path)
+        with replacing(path) as (tmp,):
+            np.savez(tmp, key=np.array(key), **data._asdict())
     except OSError as err:
         print(f"note: cannot write the decoded-data cache {path} ({err.strerror or err}); "
               "set MXNET_HOME to a writable folder to make later loads faster", file=sys.stderr)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def check_arrays(data, found):
@@ -304,8 +293,6 @@ def resize_images(images, size, chunk=4096):
     """Bilinear resize of uint8 (N, H, W) images to (N, size, size), in chunks, done once."""
     if size is None or images.shape[1:] == (size, size):
         return images
-    import mxnet as mx
-
     out = np.empty((len(images), size, size), dtype=np.uint8)
     for start in range(0, len(images), chunk):
         batch = mx.nd.array(images[start:start + chunk, :, :, None], dtype=np.uint8)
@@ -314,7 +301,8 @@ def resize_images(images, size, chunk=4096):
 
 
 class ArrayLoader:
-    """Batches ``(X, y)`` from in-memory uint8 arrays: X float32 (B, 1, H, W) in [0, 1], y int32.
+    """Batches ``(X, y)`` from in-memory uint8 images (N, H, W) or (N, C, H, W): X float32
+    (B, C, H, W) in [0, 1] (C = 1 for (N, H, W)), y int32. Every data set's batches come from here.
 
     The epoch's order (and its augmentation) comes from ``(seed, epoch)`` alone, so a resumed run
     sees the same batches. ``augment`` is a callable ``(uint8 batch, numpy Generator) -> batch``,
@@ -350,19 +338,18 @@ class ArrayLoader:
         self.epoch = epoch
 
     def numpy_batch(self, take, rng=None):
-        """One batch as numpy arrays: float32 images (B, 1, H, W) in [0, 1] and int32 labels."""
+        """One batch as numpy arrays: float32 images (B, C, H, W) in [0, 1] and int32 labels."""
         images = self.images[take]
         if self.augment and rng is not None:
             images = self.augment(images, rng)
-        return images.astype(np.float32)[:, None] * np.float32(1 / 255), self.labels[take]
+        images = images[:, None] if images.ndim == 3 else images
+        return images.astype(np.float32) * np.float32(1 / 255), self.labels[take]
 
     def __iter__(self):
-        from mxnet import np as mnp
-
         rng = np.random.default_rng([self.seed, self.epoch, 1]) if self.augment else None
         for take in self.batch_indices(self.epoch):
             X, y = self.numpy_batch(np.sort(take), rng)
-            yield mnp.array(X), mnp.array(y, dtype=np.int32)
+            yield mx.np.array(X), mx.np.array(y, dtype=np.int32)
         self.epoch += 1
 
 
@@ -378,6 +365,19 @@ def balanced_subset(images, labels, n):
     return images[keep], labels[keep]
 
 
+def balanced_split(data, n):
+    """``data`` (train and test images and labels) cut to ``n`` class-balanced examples of each split."""
+    return type(data)(*balanced_subset(data.train_images, data.train_labels, n),
+                      *balanced_subset(data.test_images, data.test_labels, n))
+
+
+def loaders(data, batch_size, seed=0, augment=None):
+    """Train (shuffled by ``seed``, ``augment``-ed) and test ``ArrayLoader``s of a data set's arrays."""
+    return (ArrayLoader(data.train_images, data.train_labels, batch_size, shuffle=True, seed=seed,
+                        augment=augment),
+            ArrayLoader(data.test_images, data.test_labels, batch_size))
+
+
 def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None,
                             augment=None):
     """Train and test batch iterables, as d2l's function of the same name returns.
@@ -385,10 +385,7 @@ def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subs
     ``subset=N`` keeps N class-balanced training images and N test images, for quick runs;
     ``augment`` (see ``ArrayLoader``) applies to the training batches only.
     """
-    data = load_fashion_mnist(data_dir)
-    train_images, train_labels = balanced_subset(data.train_images, data.train_labels, subset)
-    test_images, test_labels = balanced_subset(data.test_images, data.test_labels, subset)
-    train = ArrayLoader(resize_images(train_images, resize), train_labels,
-                        batch_size, shuffle=True, seed=seed, augment=augment)
-    test = ArrayLoader(resize_images(test_images, resize), test_labels, batch_size)
-    return train, test
+    data = balanced_split(load_fashion_mnist(data_dir), subset)
+    data = data._replace(train_images=resize_images(data.train_images, resize),
+                         test_images=resize_images(data.test_images, resize))
+    return loaders(data, batch_size, seed, augment)

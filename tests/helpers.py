@@ -1,8 +1,13 @@
-"""Helpers the tests import: the repo root and writers of small IDX files."""
+"""Helpers the tests import: the repo root, the training command line, writers of small IDX files."""
+import errno
 import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +33,42 @@ def write_idx_set(folder, n_train=20, n_test=10, size=28, seed=0):
     for stem, array in arrays.items():
         (folder / (stem + ".gz")).write_bytes(gzip.compress(idx_bytes(array)))
     return arrays
+
+
+# A run small enough for tests: 200 real images at 16x16, 5 batches of 40 per epoch.
+TINY = ["--subset", "200", "--batch-size", "40", "--resize", "16", "--quiet"]
+
+
+def train_cli(*args, popen=False):
+    """``python -m gluon_resnet.train ARGS`` in a subprocess (a Popen with ``popen=True``)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "gluon_resnet.train", *map(str, args)]
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def fails(capsys, *argv):
+    """Run the training ``main`` in-process; check exit 2 and one ``error:`` line; return that line."""
+    from gluon_resnet import train
+
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(list(map(str, argv)))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def full_disk_on(call, name):
+    """A stand-in for ``os.fsync`` that fails with ENOSPC ("No space left on device") on the
+    ``call``-th file whose name contains ``name``, as a disk that fills up mid-write does."""
+    real, seen = os.fsync, []
+
+    def fsync(fd):
+        if name in os.readlink(f"/proc/self/fd/{fd}"):
+            seen.append(fd)
+            if len(seen) == call:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+    return fsync

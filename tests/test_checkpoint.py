@@ -1,3 +1,4 @@
+import json
 import os
 import zipfile
 
@@ -11,7 +12,7 @@ from mxnet.gluon import nn
 from gluon_resnet import checkpoint as ckpt
 from gluon_resnet.errors import UserError
 from gluon_resnet.models import get_model
-from gluon_resnet.train import make_trainer
+from gluon_resnet.loop import make_trainer
 
 X = mnp.array(np.random.default_rng(0).random((4, 1, 16, 16), dtype=np.float32))
 
@@ -103,6 +104,30 @@ def test_missing_runs_and_wrong_networks_are_one_line_errors(tmp_path):
     _, members = ckpt.read_checkpoint(tmp_path)
     with pytest.raises(UserError, match="do not fit this network"):
         ckpt.restore(get_model("resnet18_d2l"), members, mx.cpu())
+
+
+def test_a_checkpoint_of_another_format_is_refused_in_one_line(tmp_path):
+    net = small_net()
+    ckpt.save_checkpoint(tmp_path, net, trained(net), {"epoch": 1, "config": {}})
+    path = tmp_path / ckpt.CHECKPOINT
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    meta["format"] = ckpt.FORMAT + 1
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in dict(members, **{"meta.json": json.dumps(meta)}).items():
+            zf.writestr(name, data)
+    with pytest.raises(UserError, match=f"is in checkpoint format {ckpt.FORMAT + 1}, but this version"):
+        ckpt.read_checkpoint(tmp_path)
+
+
+def test_load_model_builds_the_network_the_checkpoint_names(tmp_path):
+    net = get_model("simple_residual_cnn", num_classes=4)
+    net.initialize(mx.init.Xavier())
+    net(X)
+    spec = {"name": "simple_residual_cnn", "num_classes": 4, "imperative": False}
+    ckpt.save_checkpoint(tmp_path, net, trained(net), {"epoch": 1, "model": spec, "config": {}})
+    np.testing.assert_allclose(ckpt.load_model(tmp_path)(X).asnumpy(), net(X).asnumpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_the_zip_holds_what_the_docstring_says(tmp_path):

@@ -95,7 +95,7 @@ def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GLUON_RESNET_CIFAR_URL", (tmp_path / "nowhere.tar.gz").as_uri())
     with pytest.raises(DataError, match="downloading .* failed"):
         cifar.load_cifar10()
-    assert not any(p.name.startswith(".part-") for p in (tmp_path / "home").rglob("*"))
+    assert not any(".part" in p.name for p in (tmp_path / "home").rglob("*"))
 
 
 def test_download_unpacks_an_archive_into_the_cache(tmp_path, monkeypatch):
@@ -124,19 +124,7 @@ def test_pad_to_centres_the_image_in_zeros():
         cifar.pad_to(images, 27)
 
 
-def test_augmentation_only_shifts_and_mirrors():
-    rng = np.random.default_rng(0)
-    images = rng.integers(1, 256, (6, 3, 8, 8), dtype=np.uint8)
-    out = cifar.random_crop_flip(images, np.random.default_rng(1), pad=2)
-    padded = np.pad(images, [(0, 0), (0, 0), (2, 2), (2, 2)])
-    for i in range(len(images)):
-        crops = [padded[i, :, t:t + 8, s:s + 8] for t in range(5) for s in range(5)]
-        assert any((out[i] == c).all() or (out[i] == c[..., ::-1]).all() for c in crops)
-    again = cifar.random_crop_flip(images, np.random.default_rng(1), pad=2)
-    np.testing.assert_array_equal(out, again)
-
-
-def test_image_loader_batches_nchw_floats_and_repeats_an_epoch(tmp_path):
+def test_cifar_batches_are_nchw_floats_and_an_epoch_repeats(tmp_path):
     batches = tiny_batches()
     write_set(tmp_path, batches)
     train, test = cifar.load_data_cifar10(8, data_dir=tmp_path, augment=True, seed=3)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import idx_bytes, write_idx_set
-from gluon_resnet import data, train
+from gluon_resnet import data, files, train
 from gluon_resnet.errors import DataError
 
 FIX_WORDS = ("replace it", "reinstall", "delete it", "give the folder", "put the four", "MXNET_HOME")
@@ -177,7 +177,7 @@ def test_cache_write_refused_by_permissions_leaves_nothing(tiny_verified, monkey
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(data.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
     data.load_fashion_mnist(folder)
     assert "Permission denied" in capsys.readouterr().err
     assert list(data.cache_dir().iterdir()) == []

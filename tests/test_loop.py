@@ -1,12 +1,11 @@
+"""The training loop (gluon_resnet.loop): learning, devices, the loss guard, smoothing, schedules."""
 import numpy as np
 import pytest
 
 import mxnet as mx
-from mxnet import np as mnp
+from mxnet import autograd, np as mnp
 
 from gluon_resnet import loop
-from gluon_resnet import train as train_mod
-from gluon_resnet.augment import Augment
 from gluon_resnet.data import ArrayLoader, balanced_subset
 from gluon_resnet.models import get_model
 
@@ -30,7 +29,7 @@ def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
 def _step_on(devices, make_net, X, y, start):
     net = make_net()
     net.load_parameters(start, ctx=devices)
-    loop.train_epoch(net, loop.make_trainer(net, lr=0.5), [(X, y)], devices, 0, lambda s: 0.5, 0)
+    loop.train_epoch(net, loop.make_trainer(net, lr=0.5), [(X, y)], devices, 0)
     return [[p.data(c).asnumpy() for p in net.collect_params().values()] for c in devices]
 
 
@@ -78,58 +77,52 @@ def test_a_nan_loss_stops_with_the_epoch_and_batch():
         bias.set_data(mnp.full(bias.shape, np.nan))
         yield batch
     with pytest.raises(loop.Diverged, match="nan in epoch 3, batch 2"):
-        loop.train_epoch(net, loop.make_trainer(net), batches(), [mx.cpu()], 2,
-                              lambda step: 0.1, 0)
+        loop.train_epoch(net, loop.make_trainer(net), batches(), [mx.cpu()], 2)
 
 
-def test_label_smoothing_spreads_the_target():
-    y_hat = mnp.array([[2.0, 0.0, -1.0]])
+def test_an_exploding_loss_stops_like_a_nan_unless_the_guard_is_off():
+    net = mx.gluon.nn.Dense(10)
+    net.initialize()
+    X, y = mnp.ones((4, 8)), mnp.array([0, 1, 2, 3], dtype="int32")
+    huge = (X * 1e5, y)  # finite, but a loss far above a thousand times the first batch's
+    with pytest.raises(loop.Diverged, match=r"the loss rose to .* in epoch 1, batch 2, over 1000 times"):
+        loop.train_epoch(net, loop.make_trainer(net, lr=1e-9), [(X, y), huge], [mx.cpu()], 0,
+                         guard=loop.LossGuard(1000))
+    loop.train_epoch(net, loop.make_trainer(net, lr=1e-9), [(X, y), huge], [mx.cpu()], 0,
+                     guard=loop.LossGuard(None))  # off: only NaN/inf stop the run
+
+
+def test_label_smoothing_moves_the_best_prediction_off_the_one_hot_target():
     y = mnp.array([0], dtype="int32")
-    logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
-    plain = float(loop.cross_entropy(y_hat, y)[0])
-    smooth = float(loop.cross_entropy(y_hat, y, 0.3)[0])
-    assert plain == pytest.approx(-logp[0], rel=1e-5)
-    assert smooth == pytest.approx(0.7 * -logp[0] + 0.3 * -logp.mean(), rel=1e-5)
+    confident, softer = mnp.array([[12.0, 0.0, 0.0]]), mnp.array([[3.0, 0.0, 0.0]])
+    assert float(loop.cross_entropy(confident, y)[0]) < float(loop.cross_entropy(softer, y)[0])
+    assert float(loop.cross_entropy(confident, y, 0.3)[0]) > float(loop.cross_entropy(softer, y, 0.3)[0])
+    assert float(loop.cross_entropy(softer, y, 0.0)[0]) == float(loop.cross_entropy(softer, y)[0])
 
 
-def test_schedules_warm_up_and_decay():
-    cosine = loop.make_schedule("cosine", 0.4, 100, warmup_steps=10)
-    lrs = [cosine(s) for s in range(100)]
-    assert lrs[9] == pytest.approx(0.4) and max(lrs) == pytest.approx(0.4)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(0)
-    assert loop.make_schedule("constant", 0.3, 10)(7) == 0.3
+def applied_rates(schedule, steps, lr=0.4, warmup_steps=0):
+    """The learning rate the optimizer really applies at each step: plain SGD on one weight whose
+    gradient is 1, so each step moves it by exactly the rate."""
+    net = mx.gluon.nn.Dense(1, use_bias=False, in_units=1)
+    net.initialize(mx.init.Zero())
+    trainer = loop.make_trainer(net, lr=lr, lr_scheduler=loop.make_schedule(schedule, lr, steps, warmup_steps))
+    weights = [0.0]
+    for _ in range(steps):
+        with autograd.record():
+            loss = net(mnp.ones((1, 1))).sum()
+        loss.backward()
+        trainer.step(1)
+        weights.append(float(net.weight.data()[0, 0]))
+    return -np.diff(weights)
 
 
-def test_loader_order_and_augmentation_repeat_per_epoch(small_real):
-    Xtr, ytr = small_real[:2]
-    make = lambda: ArrayLoader(Xtr, ytr, 100, shuffle=True, seed=5, augment=Augment(pad=2, flip=True))  # noqa
-    a, b = make(), make()
-    b.set_epoch(1)
-    first_a = [x.asnumpy() for x, _ in a]        # epoch 0
-    second_a = next(iter(a))[0].asnumpy()        # epoch 1
-    np.testing.assert_array_equal(next(iter(b))[0].asnumpy(), second_a)
-    assert not np.array_equal(first_a[0], second_a)
-    plain = ArrayLoader(Xtr, ytr, 100, shuffle=True, seed=5)
-    assert np.abs(plain.numpy_batch(np.sort(plain.order(0)[:100]))[0] - first_a[0]).sum() > 0
-
-
-def test_presets_fill_defaults_and_flags_win():
-    args = train_mod.parse_args(["--preset", "lesson"])
-    assert (args.model, args.resize, args.lr, args.batch_size, args.epochs) == ("resnet18_d2l", 96, 0.05, 256, 10)
-    args = train_mod.parse_args(["--preset", "lesson", "--epochs", "3", "--lr", "0.2"])
-    assert (args.epochs, args.lr, args.resize) == (3, 0.2, 96) and args.given == {"epochs", "lr"}
-    for name, preset in train_mod.PRESETS.items():
-        args = train_mod.parse_args(["--preset", name])
-        assert all(getattr(args, k) == v for k, v in preset.items())
-    fast = train_mod.parse_args(["--preset", "fast", "--no-tta"])
-    assert (fast.model, fast.flip, fast.tta, fast.given) == ("fmnist_resnet8", True, False, {"tta"})
-    quick = train_mod.parse_args(["--preset", "quick"])
-    assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
-
-
-def test_help_explains_the_flags(run_cli):
-    out = run_cli("gluon_resnet.train", "--help")
-    assert out.returncode == 0
-    for flag in ("--epochs", "--batch-size", "--lr", "--resize", "--device", "--data-dir", "--preset",
-                 "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed"):
-        assert flag in out.stdout
+def test_schedules_live_in_the_optimizer_and_warm_up_then_decay():
+    cycle = applied_rates("onecycle", 20)
+    peak = int(np.argmax(cycle))
+    assert cycle[0] == pytest.approx(0.04 + 0.36 / 6, rel=1e-4) and cycle[peak] == pytest.approx(0.4, rel=1e-4)
+    assert 4 <= peak <= 7 and np.all(np.diff(cycle[:peak + 1]) > 0) and np.all(np.diff(cycle[peak:]) < 0)
+    assert cycle[-1] == pytest.approx(0, abs=1e-6)
+    cosine = applied_rates("cosine", 20, warmup_steps=5)
+    assert int(np.argmax(cosine)) in (4, 5) and np.all(np.diff(cosine[5:]) <= 1e-7)
+    assert cosine[-1] == pytest.approx(0, abs=1e-6)
+    np.testing.assert_allclose(applied_rates("constant", 5), 0.4, rtol=1e-5)

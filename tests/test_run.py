@@ -1,4 +1,5 @@
-"""Issue 6, training side: bad flags, bad --out/--resume, NaN losses, SIGTERM and resume."""
+"""The run folder (gluon_resnet.run): what --out holds, resume, SIGTERM, NaN and exploding losses,
+a full disk, two runs on one folder."""
 import json
 import os
 import shutil
@@ -12,73 +13,12 @@ import pytest
 import mxnet as mx
 
 from gluon_resnet import checkpoint as ckpt
-from gluon_resnet import loop
+from gluon_resnet import loop, run
 from gluon_resnet import train as train_mod
-from helpers import ROOT
+from helpers import ROOT, TINY, fails, full_disk_on
+from helpers import train_cli as cli
 
-TINY = ["--subset", "200", "--batch-size", "40", "--resize", "16", "--quiet"]
-
-
-def cli(*args, **popen):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "gluon_resnet.train", *map(str, args)]
-    if popen:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-
-
-def fails(capsys, *argv):
-    """Run ``main`` in-process; check exit 2 and one ``error:`` line; return that line."""
-    with pytest.raises(SystemExit) as exit_info:
-        train_mod.main(list(map(str, argv)))
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    return err
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--epochs", "two"], "--epochs must be a number"),
-    (["--batch-size", "0"], "--batch-size must be >= 1"),
-    (["--lr", "0"], "--lr must be > 0"),
-    (["--lr", "nan"], "--lr must be > 0"),
-    (["--resize", "4"], "--resize must be >= 8"),
-    (["--momentum", "1"], "--momentum must be >= 0 and < 1"),
-    (["--wd", "-1"], "--wd must be >= 0"),
-    (["--label-smoothing", "1.5"], "--label-smoothing must be >= 0 and < 1"),
-    (["--subset", "3"], "--subset must be >= 10"),
-    (["--num-gpus", "0"], "--num-gpus must be >= 1"),
-    (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
-    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'fast', 'lesson', 'quick')"),
-])
-def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
-    assert message in fails(capsys, *argv)
-
-
-def test_an_unknown_model_lists_every_registered_name(capsys):
-    from gluon_resnet import list_models
-    err = fails(capsys, "--model", "resnet9000")
-    assert all(f"'{name}'" in err for name in list_models())
-
-
-@pytest.mark.skipif(mx.context.num_gpus() > 0, reason="this machine has a GPU")
-def test_gpu_without_a_gpu_says_what_to_install(capsys, tmp_path):
-    assert "pip install mxnet-cu" in fails(capsys, "--device", "gpu", "--out", tmp_path / "run")
-    assert "mxnet-cu" in fails(capsys, "--num-gpus", "2")
-
-
-def test_out_that_is_a_file_or_unwritable(capsys, tmp_path):
-    (tmp_path / "notes.txt").write_text("keep me")
-    assert "is a file, not a folder" in fails(capsys, "--out", tmp_path / "notes.txt")
-    assert "cannot write to --out" in fails(capsys, "--out", tmp_path / "notes.txt" / "run")
-    assert (tmp_path / "notes.txt").read_text() == "keep me"
-
-
-def test_the_real_command_prints_no_traceback(tmp_path):
-    out = cli("--epochs", "0")
-    assert out.returncode == 2 and out.stderr.strip() == \
-        "error: argument --epochs: --epochs must be >= 1, not 0 (see python -m gluon_resnet.train --help)"
+SMALL = [*TINY, "--model", "simple_residual_cnn"]  # the same 5 batches per epoch, a 41,514-parameter net
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +128,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, mon
         return loss * float("nan") if len(calls) > 6 else loss  # 5 batches per epoch: epoch 2, batch 2
     monkeypatch.setattr(loop, "cross_entropy", poisoned)
     run = tmp_path / "run"
-    err = fails(capsys, *TINY, "--epochs", "3", "--out", run)
+    err = fails(capsys, *SMALL, "--epochs", "3", "--out", run)
     assert "the loss became nan in epoch 2, batch 2" in err
     assert f"the checkpoint of epoch 1 in {run} is kept" in err
     assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
@@ -198,7 +138,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, mon
 def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_after_the_batch():
     caught = []
     with pytest.raises(KeyboardInterrupt):
-        with train_mod.sigterm_as_interrupt(caught):
+        with run.sigterm_as_interrupt(caught):
             class Finalized:
                 def __del__(self):
                     os.kill(os.getpid(), signal.SIGTERM)  # KeyboardInterrupt raised here is ignored
@@ -208,6 +148,67 @@ def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_after_the_batch():
             net = mx.gluon.nn.Dense(10)
             net.initialize()
             batch = (mx.np.ones((2, 4)), mx.np.array([1, 2], dtype="int32"))
-            loop.train_epoch(net, loop.make_trainer(net), [batch], [mx.cpu()], 0, lambda s: 0.1, 0,
+            loop.train_epoch(net, loop.make_trainer(net), [batch], [mx.cpu()], 0,
                              should_stop=lambda: bool(caught))  # the loop asks after the batch
     assert caught == [signal.SIGTERM]
+
+
+def test_an_exploding_loss_stops_the_run_unless_the_guard_is_off(capsys, monkeypatch, tmp_path):
+    calls = []
+    real = loop.cross_entropy
+
+    def exploding(y_hat, y, smoothing=0.0):  # from epoch 2, batch 2: 10,000 times the loss, same gradient
+        calls.append(1)
+        loss = real(y_hat, y, smoothing)
+        return loss + 1e4 * loss.detach() if len(calls) > 6 else loss
+    monkeypatch.setattr(loop, "cross_entropy", exploding)
+    guarded = tmp_path / "guarded"
+    err = fails(capsys, *SMALL, "--epochs", "2", "--out", guarded)
+    assert "in epoch 2, batch 2, over 1000 times its first-epoch value" in err
+    assert f"the checkpoint of epoch 1 in {guarded} is kept" in err
+    assert ckpt.read_checkpoint(guarded)[0]["epoch"] == 1
+    calls.clear()
+    assert train_mod.main([*SMALL, "--epochs", "2", "--no-loss-guard", "--out", str(tmp_path / "free")]) == 0
+    assert ckpt.read_checkpoint(tmp_path / "free")[0]["epoch"] == 2
+
+
+@pytest.mark.parametrize("name", [ckpt.CHECKPOINT, "metrics.json", "curves.png"])
+def test_a_full_disk_ends_in_one_line_and_keeps_the_last_complete_epoch(capsys, monkeypatch, tmp_path, name):
+    folder = tmp_path / "run"
+    monkeypatch.setattr(os, "fsync", full_disk_on(2, name))  # epoch 2's file
+    err = fails(capsys, *SMALL, "--epochs", "2", "--out", folder)
+    assert err == (f"error: cannot save epoch 2 in {folder} (the disk is full); the files of epoch 1 are "
+                   f"intact; free some space, then resume with python -m gluon_resnet.train --resume {folder}")
+    assert sorted(os.listdir(folder)) == sorted([ckpt.CHECKPOINT, "metrics.json", "curves.png"])
+    assert ckpt.read_checkpoint(folder)[0]["epoch"] == 1
+    assert [r["epoch"] for r in json.loads((folder / "metrics.json").read_text())["history"]] == [1]
+    assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_runs_started_on_one_folder_at_once_one_proceeds(tmp_path):
+    folder = tmp_path / "run"
+    procs = [cli(*TINY, "--epochs", "1", "--out", folder, popen=True) for _ in range(2)]
+    results = sorted((p.wait(timeout=600), p.stderr.read().strip()) for p in procs)
+    for p in procs:
+        p.stdout.close(), p.stderr.close()
+    assert results[0][0] == 0, results[0][1]
+    assert results[1] == (2, f"error: {folder} is in use by another run: wait for it to end or choose another --out")
+    assert ckpt.read_checkpoint(folder)[0]["epoch"] == 1
+
+
+def test_the_folder_lock_goes_with_its_process_even_on_kill_9(capsys, tmp_path):
+    folder = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from gluon_resnet import run; run.RunFolder(sys.argv[1]); "
+                               "print('locked', flush=True); time.sleep(600)", str(folder)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert "is in use by another run" in fails(capsys, *TINY, "--out", folder)
+    finally:
+        holder.kill()  # SIGKILL: no handler, no cleanup code runs
+        holder.wait()
+        holder.stdout.close()
+    with run.RunFolder(folder) as taken:
+        assert taken.path == folder
+    assert os.listdir(folder) == []  # the lock leaves no file behind

@@ -1,0 +1,99 @@
+"""The command line (gluon_resnet.train): presets, flags, help, and bad input as one line and exit 2."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import mxnet as mx
+
+from gluon_resnet import train as train_mod
+from gluon_resnet.runtime import usable_cpus
+from helpers import ROOT, fails
+from helpers import train_cli as cli
+
+
+def test_presets_fill_defaults_and_flags_win():
+    args = train_mod.parse_args(["--preset", "lesson"])
+    assert (args.model, args.resize, args.lr, args.batch_size, args.epochs) == ("resnet18_d2l", 96, 0.05, 256, 10)
+    args = train_mod.parse_args(["--preset", "lesson", "--epochs", "3", "--lr", "0.2"])
+    assert (args.epochs, args.lr, args.resize) == (3, 0.2, 96) and args.given == {"epochs", "lr"}
+    for name, preset in train_mod.PRESETS.items():
+        args = train_mod.parse_args(["--preset", name])
+        assert all(getattr(args, k) == v for k, v in preset.items())
+    fast = train_mod.parse_args(["--preset", "fast", "--no-tta"])
+    assert (fast.model, fast.flip, fast.tta, fast.given) == ("fmnist_resnet8", True, False, {"tta"})
+    quick = train_mod.parse_args(["--preset", "quick"])
+    assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
+
+
+def test_help_explains_the_flags(run_cli):
+    out = run_cli("gluon_resnet.train", "--help")
+    assert out.returncode == 0
+    for flag in ("--epochs", "--batch-size", "--lr", "--resize", "--device", "--data-dir", "--preset",
+                 "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed", "--no-loss-guard"):
+        assert flag in out.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--epochs", "two"], "--epochs must be a number"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--lr", "0"], "--lr must be > 0"),
+    (["--lr", "nan"], "--lr must be > 0"),
+    (["--resize", "4"], "--resize must be >= 8"),
+    (["--momentum", "1"], "--momentum must be >= 0 and < 1"),
+    (["--wd", "-1"], "--wd must be >= 0"),
+    (["--label-smoothing", "1.5"], "--label-smoothing must be >= 0 and < 1"),
+    (["--subset", "3"], "--subset must be >= 10"),
+    (["--num-gpus", "0"], "--num-gpus must be >= 1"),
+    (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
+    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'fast', 'lesson', 'quick')"),
+])
+def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
+    assert message in fails(capsys, *argv)
+
+
+def test_an_unknown_model_lists_every_registered_name(capsys):
+    from gluon_resnet import list_models
+    err = fails(capsys, "--model", "resnet9000")
+    assert all(f"'{name}'" in err for name in list_models())
+
+
+@pytest.mark.skipif(mx.context.num_gpus() > 0, reason="this machine has a GPU")
+def test_gpu_without_a_gpu_says_what_to_install(capsys, tmp_path):
+    assert "pip install mxnet-cu" in fails(capsys, "--device", "gpu", "--out", tmp_path / "run")
+    assert "mxnet-cu" in fails(capsys, "--num-gpus", "2")
+
+
+def test_out_that_is_a_file_or_unwritable(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert "is a file, not a folder" in fails(capsys, "--out", tmp_path / "notes.txt")
+    assert "cannot write to --out" in fails(capsys, "--out", tmp_path / "notes.txt" / "run")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_the_real_command_prints_no_traceback(tmp_path):
+    out = cli("--epochs", "0")
+    assert out.returncode == 2 and out.stderr.strip() == \
+        "error: argument --epochs: --epochs must be >= 1, not 0 (see python -m gluon_resnet.train --help)"
+
+
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_a_malformed_thread_count_is_one_line_before_mxnet_loads(value):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=value)
+    out = subprocess.run([sys.executable, "-m", "gluon_resnet.train", "--help"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == (f"error: OMP_NUM_THREADS={value!r} is not a whole number of at least 1: unset "
+                                  f"it or set it to the cores to use, e.g. OMP_NUM_THREADS={usable_cpus()}")
+
+
+def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path):
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "home"))
+    assert f"MXNET_HOME='{tmp_path / 'home'}' is a file, not a folder" in fails(capsys, "--epochs", "1", "--subset", "100")
+    monkeypatch.setenv("MXNET_HOME", "relative/home")
+    assert "MXNET_HOME='relative/home' is not an absolute path" in fails(capsys, "--epochs", "1", "--subset", "100")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from gluon_resnet import distributed, launch
+from gluon_resnet import distributed, launch, loop
 from gluon_resnet.data import ArrayLoader
 from gluon_resnet.errors import UserError
 
@@ -156,7 +156,8 @@ def cli(module, *args, timeout=120, threads=None):
                           text=True, timeout=timeout, env=env)
 
 
-TRAIN = ["--model", SMALL_MODEL, "--subset", "3000", "--epochs", "3", "--lr", "0.1", "--seed", "1"]
+TRAIN = ["--model", SMALL_MODEL, "--subset", "3000", "--epochs", "3", "--lr", "0.1", "--seed", "1",
+         "--schedule", "onecycle"]  # the schedule runs in the optimizer, on the servers of a dist kvstore
 
 
 def by_worker(stdout, pattern):
@@ -183,6 +184,56 @@ def test_two_workers_stay_identical_and_learn_like_one():
     for rank in (0, 1):
         acc = float(accs[rank][0][0])
         assert acc > 0.6 and abs(acc - single) < 0.05, (acc, single)  # same batches: close
+
+
+# One weight, gradient 1 per example, plain SGD: each step moves the weight by exactly the rate applied.
+RATES = """
+import sys
+import mxnet as mx
+from mxnet import autograd, np
+from gluon_resnet import distributed, loop
+cluster, batch, steps = distributed.connect(sys.argv[1]), int(sys.argv[2]), 12
+net = mx.gluon.nn.Dense(1, use_bias=False, in_units=1)
+net.initialize(mx.init.Zero())
+trainer = loop.make_trainer(net, lr=0.4, cluster=cluster, lr_scheduler=loop.make_schedule("onecycle", 0.4, steps))
+before = 0.0
+for _ in range(steps):
+    with autograd.record():
+        loss = net(np.ones((batch, 1))).sum()
+    loss.backward()
+    trainer.step(batch)
+    after = float(net.weight.data()[0, 0])
+    print(f"rate {before - after:.7f}", flush=True)
+    before = after
+"""
+
+
+def rates(stdout):
+    return [float(r) for r in re.findall(r"^rate (\S+)$", stdout, re.M)]
+
+
+def test_two_workers_follow_the_one_cycle_rate_of_one_process_step_by_step():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    one = subprocess.run([sys.executable, "-c", RATES, "device", "8"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert one.returncode == 0, one.stderr
+    tasks = launch.plan(2, 1, [launch.LOOPBACK], launch.free_port(), [], threads=1)
+    procs = []
+    try:
+        for task in tasks:
+            argv = [sys.executable, "-c", RATES, "dist_sync", "4"] if task.role == "worker" else task.argv
+            procs.append(subprocess.Popen(argv, env=dict(env, **task.env), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    expected = [loop.make_schedule("onecycle", 0.4, 12)(n) for n in range(1, 13)]
+    np.testing.assert_allclose(rates(one.stdout), expected, rtol=1e-4, atol=1e-6)
+    for task, out in zip(tasks, outputs):
+        if task.role == "worker":
+            np.testing.assert_allclose(rates(out), rates(one.stdout), rtol=1e-4, atol=1e-6, err_msg=out)
 
 
 @pytest.fixture

@@ -307,6 +307,10 @@ class ArrayLoader:
     The epoch's order (and its augmentation) comes from ``(seed, epoch)`` alone, so a resumed run
     sees the same batches. ``augment`` is a callable ``(uint8 batch, numpy Generator) -> batch``,
     e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch.
+
+    Ours rather than ``gluon.data.DataLoader``: that one transforms and stacks one sample at a
+    time in Python (``python -m gluon_resnet.bench`` measures the difference), and its order does not
+    follow from ``(seed, epoch)``, which resuming a run needs.
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,

@@ -100,7 +100,9 @@ def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, cluster=No
 
 
 def cross_entropy(y_hat, y, label_smoothing=0.0):
-    """Per-example softmax cross-entropy; with smoothing ``e`` the target puts ``e`` evenly on all classes."""
+    """Per-example softmax cross-entropy; with smoothing ``e`` the target puts ``e`` evenly on all classes.
+
+    Ours because ``gluon.loss.SoftmaxCrossEntropyLoss`` has no label smoothing."""
     logp = npx.log_softmax(y_hat)
     nll = -npx.pick(logp, y)
     if not label_smoothing:
@@ -133,7 +135,10 @@ def scores(net, X, tta=False):
 
 
 def accuracy_sums(net, data_iter, ctx, tta=False):
-    """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device."""
+    """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device.
+
+    Counted here because ``mx.metric.Accuracy`` (MXNet 1.9) takes only legacy NDArrays, not the
+    ``mx.np`` arrays this package uses."""
     ctx = as_ctx_list(ctx)[0]
     correct, seen = 0.0, 0
     for X, y in data_iter:

@@ -60,6 +60,12 @@ def build_parser():
     p.add_argument("--seed", type=int, help="seed for initialisation, data order and augmentation (default: 0)")
     p.add_argument("--imperative", action="store_true", default=None,
                    help="run the lesson's nn.Block code eagerly instead of the compiled (hybridized) twin")
+    add_place_flags(p)
+    return p
+
+
+def add_place_flags(p):
+    """Where the run happens and where it is kept: devices, data, cluster, run folder, display."""
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: every GPU MXNet sees, else the CPU (default: %(default)s)")
     p.add_argument("--num-gpus", type=number(int, "--num-gpus", 1), metavar="K",
@@ -80,7 +86,6 @@ def build_parser():
                         "times the first epoch's (a NaN or infinite loss always stops it; default: on)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they are off anyway when "
                    "stderr is not a terminal)")
-    return p
 
 
 def parse_args(argv=None):

@@ -1,4 +1,5 @@
 """The registry: every name builds, trains a step, and has the published parameter count."""
+import re
 import doctest
 
 import mxnet as mx
@@ -69,6 +70,14 @@ def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(UserError) as err:
         get_model("resnet19")
     assert "resnet19" in str(err.value) and "resnet18, resnet18_d2l" in str(err.value)
+
+
+@pytest.mark.parametrize("options, says", [({"num_classes": 0}, "num_classes must be a whole number of at least 1, not 0"),
+                                           ({"num_classes": 2.5}, "not 2.5"),
+                                           ({"in_channels": -1}, "in_channels must be a whole number of at least 1")])
+def test_impossible_class_or_channel_counts_are_one_line_errors(options, says):
+    with pytest.raises(UserError, match=re.escape(says)):
+        get_model("resnet18_d2l", **options)
 
 
 def test_cifar_shortcut_is_selectable():

@@ -1,3 +1,5 @@
+import re
+
 import mxnet as mx
 import pytest
 
@@ -11,6 +13,12 @@ def test_threads_follow_the_affinity_mask_unless_set():
     assert env["OMP_NUM_THREADS"] == str(runtime.usable_cpus())
     env = {"OMP_NUM_THREADS": "1"}
     assert runtime.configure_threads(env) == 1 and env["OMP_NUM_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5"])
+def test_a_thread_count_that_is_not_a_positive_whole_number_is_refused(value):
+    with pytest.raises(UserError, match=f"OMP_NUM_THREADS='{re.escape(value)}' is not a whole number of at least 1"):
+        runtime.configure_threads({"OMP_NUM_THREADS": value})
 
 
 def test_importing_the_package_sets_the_thread_count(run_cli, tmp_path):

@@ -98,3 +98,10 @@ def test_readme_table_rows_are_what_the_command_prints():
     assert fresh[0] in readme
     for row in fresh[2:]:
         assert row in readme, row
+
+
+def test_an_input_too_small_for_the_network_is_a_user_error_in_python_too():
+    from gluon_resnet.errors import UserError
+    with pytest.raises(UserError, match=r"cannot take an input of shape \(1, 1, 2, 2\), too small for its layers "
+                                        r"\(.*kernel size exceed input\): use a larger input"):
+        layer_table(get_model("simple_residual_cnn"), (1, 1, 2, 2))

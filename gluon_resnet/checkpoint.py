@@ -22,6 +22,7 @@ from mxnet import gluon
 
 from .errors import UserError
 from .files import replacing
+from .models import get_model
 
 CHECKPOINT = "checkpoint.zip"
 FORMAT = 2  # 2: meta.json names the model ({"name", "num_classes", "imperative"}) for load_model
@@ -111,8 +112,6 @@ def load_model(directory, ctx=None, hybridize=True):
 
     Built from the checkpoint's ``model`` entry alone, on ``ctx`` (default: the CPU).
     """
-    from .models import get_model
-
     meta, members = read_checkpoint(directory)
     spec = meta["model"]
     net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])

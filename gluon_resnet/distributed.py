@@ -15,7 +15,9 @@ import hashlib
 import os
 from collections import namedtuple
 
+import mxnet as mx
 import numpy as np
+from mxnet import gluon
 
 from .data import ArrayLoader
 from .errors import UserError
@@ -61,8 +63,6 @@ def connect(kvstore="device", environ=None):
     if environ.get("DMLC_ROLE") != "worker" or not environ.get("DMLC_PS_ROOT_URI"):
         raise UserError(f"--kvstore {kvstore} needs the scheduler and servers of the launcher: run "
                         "python -m gluon_resnet.launch --workers N -- <these train flags>")
-    import mxnet as mx
-
     kv = mx.kv.create(kvstore)  # blocks until every worker and server has joined
     return Cluster(kv, kv.rank, kv.num_workers)
 
@@ -78,8 +78,6 @@ def make_trainer(params, optimizer, optimizer_params, cluster):
     optimizer runs on the servers, so change its learning rate with an ``lr_scheduler`` in
     ``optimizer_params``; ``trainer.set_learning_rate`` would only reach this worker's copy.
     """
-    from mxnet import gluon
-
     options = dict(optimizer_params)
     options["rescale_grad"] = options.get("rescale_grad", 1.0) / cluster.num_workers
     return gluon.Trainer(params, optimizer, options, kvstore=cluster.kvstore,

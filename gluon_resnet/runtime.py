@@ -38,7 +38,7 @@ def devices(kind="auto"):
     >>> devices("cpu")
     [cpu(0)]
     """
-    import mxnet as mx
+    import mxnet as mx  # here, not at the top: this module runs before MXNet may load
 
     if kind not in ("auto", "cpu", "gpu"):
         raise UserError(f"unknown device {kind!r}: choose auto, cpu or gpu")

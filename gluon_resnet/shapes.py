@@ -12,7 +12,9 @@ import warnings
 from mxnet import np  # the package's __init__ has already set the thread count
 from mxnet.base import MXNetError
 from mxnet.gluon import nn
+from tqdm import tqdm
 
+from .blocks import HybridResidual, Residual
 from .cli import ArgumentParser, friendly
 from .errors import UserError
 from .models import get_model, list_models
@@ -116,7 +118,6 @@ def totals(net, rows):
 
 def weighted_depth(net):
     """Conv and dense layers on the main path, skipping shortcut projections: the "18" in ResNet-18."""
-    from .blocks import HybridResidual, Residual
     count = 0
     for name, child in children(net):
         if name == "shortcut" or (name == "conv3" and isinstance(net, (Residual, HybridResidual))):
@@ -206,7 +207,6 @@ def main(argv=None):
     if args.list:
         print("\n".join(list_models()))
     elif args.table:
-        from tqdm import tqdm
         names = list_models(ordered=True)
         with tqdm(total=len(names), disable=not sys.stderr.isatty(), desc="models") as bar:
             print(model_table(names, progress=lambda _: bar.update()))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy
+from mxnet.base import MXNetError
 
 from . import checkpoint as ckpt
 from .errors import UserError
@@ -184,10 +185,11 @@ class Saver:
                 Path(zipped).write_bytes(ckpt.checkpoint_bytes(net, trainer, meta))
                 Path(js).write_text(json.dumps(metrics, indent=1) + "\n")
                 plot_history(history, title=f"{self.config['model']} on Fashion-MNIST").savefig(png, format="png")
-        except OSError as err:
+        except (OSError, MXNetError) as err:  # MXNet's savers report a failed write as an MXNetError
             kept = (f"the files of epoch {self.saved} are intact; free some space, then resume with "
                     f"python -m gluon_resnet.train --resume {out}") if self.saved else "no epoch was saved"
-            why = "the disk is full" if err.errno == errno.ENOSPC else err.strerror or str(err)
+            why = "the disk is full" if getattr(err, "errno", None) == errno.ENOSPC else \
+                getattr(err, "strerror", None) or str(err).strip().splitlines()[-1]
             raise UserError(f"cannot save epoch {epoch} in {out} ({why}); {kept}") from None
         self.saved = epoch
 

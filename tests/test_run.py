@@ -212,3 +212,22 @@ def test_the_folder_lock_goes_with_its_process_even_on_kill_9(capsys, tmp_path):
     with run.RunFolder(folder) as taken:
         assert taken.path == folder
     assert os.listdir(folder) == []  # the lock leaves no file behind
+
+
+def test_a_resumed_one_cycle_run_goes_on_with_the_rate_and_weights_of_a_straight_one(monkeypatch, tmp_path):
+    flags = [*SMALL, "--epochs", "2", "--schedule", "onecycle", "--momentum", "0.9"]
+    assert train_mod.main([*flags, "--out", str(tmp_path / "straight")]) == 0
+    real_save = run.Saver.__call__
+
+    def save_then_stop(self, net, trainer, history):  # as a SIGTERM right after epoch 1 is saved
+        real_save(self, net, trainer, history)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run.Saver, "__call__", save_then_stop)
+    assert train_mod.main([*flags, "--out", str(tmp_path / "stopped")]) == 128 + signal.SIGINT
+    monkeypatch.undo()
+    assert train_mod.main(["--resume", str(tmp_path / "stopped"), "--quiet"]) == 0
+    straight, resumed = (json.loads((tmp_path / name / "metrics.json").read_text())["history"]
+                         for name in ("straight", "stopped"))
+    assert [r["lr"] for r in resumed] == [r["lr"] for r in straight]
+    assert resumed[-1]["train_loss"] == pytest.approx(straight[-1]["train_loss"], rel=1e-4)
+    assert resumed[-1]["test_acc"] == pytest.approx(straight[-1]["test_acc"], abs=0.006)

@@ -32,10 +32,24 @@ def test_there_are_seven_chapters():
 
 
 def test_percent_source_becomes_markdown_and_code_cells():
-    nb = build.parse_source("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n# %%\nx = 1\n\n# %%\nx\n")
+    nb = build.parse_source("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
+                            "# %%\n%matplotlib inline\nx = 1\n\n# %%\nx\n")
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
     assert nb.cells[0].source == "# Title\n\nSome *text*."
-    assert nb.cells[1].source == "x = 1"
+    assert nb.cells[1].source == "%matplotlib inline\nx = 1"  # the magic stays a magic
+    assert nb.metadata["kernelspec"]["name"] == "gluon_resnet"
+
+
+def test_build_writes_an_unexecuted_notebook_of_any_numbered_source(tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "08_extra.py").write_text("# %% [markdown]\n# # Eight\n\n# %%\n1 + 1\n")
+    monkeypatch.setattr(build, "SOURCES", tmp_path / "src")
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    assert build.chapter_names() == ["08_extra"]
+    build.build("08_extra", execute_cells=False)
+    nb = nbformat.read(tmp_path / "08_extra.ipynb", as_version=4)
+    assert [c.source for c in nb.cells] == ["# Eight", "1 + 1"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
 @pytest.mark.parametrize("name", NAMES)

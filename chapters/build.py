@@ -105,6 +105,9 @@ def refresh_text(name):
     if code != [c.source for c in fresh.cells if c.cell_type == "code"]:
         raise SystemExit(f"error: the code of {name} changed since it ran; run python chapters/build.py {name[:2]}")
     outputs = iter(c for c in old.cells if c.cell_type == "code")
+    for i, cell in enumerate(fresh.cells):  # a text cell in the same place keeps its id: smaller diffs
+        if cell.cell_type == "markdown" and i < len(old.cells) and old.cells[i].cell_type == "markdown":
+            cell.id = old.cells[i].id
     old.cells = [next(outputs) if c.cell_type == "code" else c for c in fresh.cells]
     write_notebook(old, path)
 

@@ -30,6 +30,7 @@ def plot_history(history, ax=None, title=None, figsize=(4.5, 3.2)):
     for label, key, style in CURVES:
         ax.plot(epochs, [row[key] for row in history], style, label=label)
     ax.set_xlabel("epoch")
+    ax.set_ylabel("loss / accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     ax.grid(True, alpha=0.3)

@@ -12,6 +12,7 @@ def test_history_plot_draws_the_three_curves():
     fig = plots.plot_history(HISTORY, title="demo")
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["train loss", "train acc", "test acc"]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss / accuracy"
     np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.5, 0.6, 0.7])
 
 

@@ -4,53 +4,47 @@
     python chapters/build.py 03 --quick      # one chapter, quick mode (tiny subsets, one epoch)
     python chapters/build.py 05 --text-only  # new prose, same outputs (only if no code cell changed)
 
-A source is a plain Python file in the "percent" format: ``# %%`` starts a code cell and
-``# %% [markdown]`` a text cell whose lines start with ``# ``. The kernel runs in ``chapters/``
-with this checkout first on ``PYTHONPATH``, so the notebooks import this copy of gluon_resnet.
+A source is a plain Python file in jupytext's "percent" format: ``# %%`` starts a code cell and
+``# %% [markdown]`` a text cell whose lines start with ``# ``; jupytext reads it. What jupytext
+does not do stays here: quick mode, execution in a fresh kernel with nbclient, timing metadata,
+and ``--text-only`` (new prose, old outputs, refused when a code cell changed). The kernel runs
+in ``chapters/`` with this checkout first on ``PYTHONPATH``, so the notebooks import this copy
+of gluon_resnet.
 """
 import argparse
 import datetime
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # this checkout's gluon_resnet, whatever is installed
+
+from gluon_resnet.files import atomic_write  # noqa: E402
 SOURCES = HERE / "src"
 KERNELSPEC = {"name": "gluon_resnet", "display_name": "Python (gluon_resnet)", "language": "python"}
 
 
 def chapter_names():
-    """Stems of the chapter sources, in order (``01_...`` to ``07_...``)."""
+    """Stems of the chapter sources ``NN_*.py``, in order."""
     return sorted(p.stem for p in SOURCES.glob("[0-9][0-9]_*.py"))
 
 
 def parse_source(text):
-    """Cells of a percent-format source as a new notebook (nothing executed)."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC,
-                                            "language_info": {"name": "python"}})
-    kind, lines = None, []
-
-    def flush():
-        body = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.split("\n"))
-            nb.cells.append(nbformat.v4.new_markdown_cell(body))
-        elif kind == "code" and body:
-            nb.cells.append(nbformat.v4.new_code_cell(body))
-
-    for line in text.split("\n"):
-        if line.startswith("# %%"):
-            flush()
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-        elif kind is not None:
-            lines.append(line)
-    flush()
+    """Cells of a percent-format source as a new notebook (nothing executed), read by jupytext."""
+    nb = jupytext.reads(text, fmt="py:percent")
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     return nb
+
+
+def read_source(name):
+    """The notebook of ``src/NAME.py``."""
+    return parse_source((SOURCES / f"{name}.py").read_text(encoding="utf-8"))
 
 
 def kernel_env(quick):
@@ -79,33 +73,23 @@ def execute(nb, quick, timeout=None, progress=None):
     return nb
 
 
-def write_atomic(nb, path):
-    """Write the notebook to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".nb-", suffix=".ipynb")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            nbformat.write(nb, out)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the notebook from other users
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def write_notebook(nb, path):
+    """Write the notebook through the package's atomic writer (never a half-written file)."""
+    atomic_write(path, nbformat.writes(nb) + "\n")
 
 
 def build(name, quick=False, execute_cells=True, timeout=None):
     """Source ``src/NAME.py`` to ``NAME.ipynb``, executed unless ``execute_cells`` is false."""
     from tqdm import tqdm
 
-    nb = parse_source((SOURCES / f"{name}.py").read_text(encoding="utf-8"))
+    nb = read_source(name)
     if execute_cells:
         code_cells = sum(c.cell_type == "code" for c in nb.cells)
         with tqdm(total=len(nb.cells), desc=name[:24], disable=not sys.stderr.isatty()) as bar:
             execute(nb, quick, timeout=timeout, progress=bar)
         print(f"{name}: {code_cells} code cells in {nb.metadata['gluon_resnet']['minutes']} min "
               f"({'quick' if quick else 'full'} mode)")
-    write_atomic(nb, HERE / f"{name}.ipynb")
+    write_notebook(nb, HERE / f"{name}.ipynb")
     return nb
 
 
@@ -114,15 +98,18 @@ def refresh_text(name):
 
     Allowed only while the code cells are unchanged, so no output can disagree with its code.
     """
-    fresh = parse_source((SOURCES / f"{name}.py").read_text(encoding="utf-8"))
+    fresh = read_source(name)
     path = HERE / f"{name}.ipynb"
     old = nbformat.read(path, as_version=4)
     code = [c.source for c in old.cells if c.cell_type == "code"]
     if code != [c.source for c in fresh.cells if c.cell_type == "code"]:
         raise SystemExit(f"error: the code of {name} changed since it ran; run python chapters/build.py {name[:2]}")
     outputs = iter(c for c in old.cells if c.cell_type == "code")
+    for i, cell in enumerate(fresh.cells):  # a text cell in the same place keeps its id: smaller diffs
+        if cell.cell_type == "markdown" and i < len(old.cells) and old.cells[i].cell_type == "markdown":
+            cell.id = old.cells[i].id
     old.cells = [next(outputs) if c.cell_type == "code" else c for c in fresh.cells]
-    write_atomic(old, path)
+    write_notebook(old, path)
 
 
 def main(argv=None):

@@ -298,3 +298,38 @@ class SimpleResidual(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         y = self.conv2(relu(F, self.conv1(x)))
         return relu(F, add(F, x, y))
+
+
+class Inception(nn.HybridBlock):
+    """GoogLeNet's Inception block, for comparing with the residual block (d2l's exercise 1).
+
+    Four paths whose outputs are **concatenated**: a 1x1 conv (``c1`` channels); 1x1 then 3x3
+    (``c2`` = (reduce, out)); 1x1 then 5x5 (``c3``); 3x3 max-pool then 1x1 (``c4``). A path whose
+    width is 0 is left out. Each conv is followed by batch norm and ReLU, as in Inception v2, so
+    it trains on the same terms as the residual blocks here.
+
+    >>> from mxnet import np
+    >>> blk = Inception(16, (24, 32), (4, 8), 8, in_channels=64); blk.initialize()
+    >>> blk(np.ones((1, 64, 14, 14))).shape
+    (1, 64, 14, 14)
+    >>> blk = Inception(16, (24, 48), (0, 0), 0, in_channels=64); blk.initialize()
+    >>> blk(np.ones((1, 64, 14, 14))).shape
+    (1, 64, 14, 14)
+    """
+
+    def __init__(self, c1, c2, c3, c4, in_channels, **kwargs):
+        super().__init__(**kwargs)
+
+        def unit(channels, kernel, fan_in):
+            return [conv(channels, kernel, 1, fan_in), nn.BatchNorm(in_channels=channels),
+                    nn.Activation("relu")]
+
+        paths = [unit(c1, 1, in_channels) if c1 else None,
+                 unit(c2[0], 1, in_channels) + unit(c2[1], 3, c2[0]) if c2[1] else None,
+                 unit(c3[0], 1, in_channels) + unit(c3[1], 5, c3[0]) if c3[1] else None,
+                 [nn.MaxPool2D(3, 1, 1)] + unit(c4, 1, in_channels) if c4 else None]
+        self.paths = nn.HybridSequential()
+        self.paths.add(*[sequence(*layers) for layers in paths if layers])
+
+    def hybrid_forward(self, F, x):
+        return F.np.concatenate([path(x) for path in self.paths], axis=1)

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .files import atomic_write
 
@@ -29,6 +30,8 @@ def plot_history(history, ax=None, title=None, figsize=(4.5, 3.2)):
     for label, key, style in CURVES:
         ax.plot(epochs, [row[key] for row in history], style, label=label)
     ax.set_xlabel("epoch")
+    ax.set_ylabel("loss / accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -43,6 +46,7 @@ def plot_series(series, xlabel, ylabel, ax=None, title=None, styles=None, figsiz
     for i, (name, values) in enumerate(series.items()):
         style = (styles or {}).get(name, "-")
         ax.plot(np.arange(1, len(values) + 1), values, style, label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # x counts epochs (or layers): whole numbers
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
@@ -50,6 +54,20 @@ def plot_series(series, xlabel, ylabel, ax=None, title=None, styles=None, figsiz
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_band(ax, runs, style="-", label=None, color=None, alpha=0.2):
+    """The mean of several runs' curves (x = 1, 2, ...) and a shaded band from their min to max.
+
+    ``runs`` is a list of equally long sequences, e.g. one error curve per seed; returns the line.
+    """
+    runs = np.asarray(runs, dtype=float).reshape(-1, np.shape(runs)[-1])
+    x = np.arange(1, runs.shape[1] + 1)
+    (line,) = ax.plot(x, runs.mean(axis=0), style, label=label, color=color)
+    if len(runs) > 1:
+        ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=alpha, lw=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return line
 
 
 def plot_confusion(matrix, labels, ax=None, title="confusion matrix", figsize=(5.5, 5)):

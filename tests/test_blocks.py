@@ -160,3 +160,19 @@ def test_onednn_sum_and_relu_equal_the_numpy_ops_with_gradients(hybridize):
     onp.testing.assert_allclose(a.grad.asnumpy(), 2 * want, rtol=1e-6)
     onp.testing.assert_allclose(b.grad.asnumpy(), 2 * want, rtol=1e-6)
     assert isinstance(out, mx.np.ndarray)
+
+
+def test_inception_concatenates_its_paths_and_can_drop_some():
+    from gluon_resnet.blocks import Inception
+    x = random(2, 8, 6, 6)
+    full = Inception(2, (2, 3), (1, 4), 5, in_channels=8)
+    full.initialize()
+    assert full(x).shape == (2, 2 + 3 + 4 + 5, 6, 6) and len(full.paths) == 4
+    pooled_path = full(x)[:, 9:].asnumpy()
+    assert (pooled_path >= 0).all()  # every path ends in a ReLU
+    two = Inception(2, (2, 3), (0, 0), 0, in_channels=8)
+    two.initialize()
+    assert two(x).shape == (2, 5, 6, 6) and len(two.paths) == 2
+    eager = two(x).asnumpy()
+    two.hybridize()
+    onp.testing.assert_allclose(two(x).asnumpy(), eager, rtol=1e-5, atol=1e-6)

@@ -32,10 +32,24 @@ def test_there_are_seven_chapters():
 
 
 def test_percent_source_becomes_markdown_and_code_cells():
-    nb = build.parse_source("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n# %%\nx = 1\n\n# %%\nx\n")
+    nb = build.parse_source("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
+                            "# %%\n%matplotlib inline\nx = 1\n\n# %%\nx\n")
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
     assert nb.cells[0].source == "# Title\n\nSome *text*."
-    assert nb.cells[1].source == "x = 1"
+    assert nb.cells[1].source == "%matplotlib inline\nx = 1"  # the magic stays a magic
+    assert nb.metadata["kernelspec"]["name"] == "gluon_resnet"
+
+
+def test_build_writes_an_unexecuted_notebook_of_any_numbered_source(tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "08_extra.py").write_text("# %% [markdown]\n# # Eight\n\n# %%\n1 + 1\n")
+    monkeypatch.setattr(build, "SOURCES", tmp_path / "src")
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    assert build.chapter_names() == ["08_extra"]
+    build.build("08_extra", execute_cells=False)
+    nb = nbformat.read(tmp_path / "08_extra.ipynb", as_version=4)
+    assert [c.source for c in nb.cells] == ["# Eight", "1 + 1"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,6 +69,15 @@ def test_committed_notebook_carries_a_full_run(name):
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     last = "".join(o.get("text", "") for o in code[-1].outputs)
     assert re.match(r"full mode: ran in [\d.]+ min", last), last
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_outputs_are_clean_and_name_the_cpu(name):
+    code = [c for c in committed(name).cells if c.cell_type == "code"]
+    stderr = [o.text for c in code for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"{name} has stderr output (a warning or a stray line): {stderr[:2]}"
+    last = "".join(o.get("text", "") for o in code[-1].outputs)
+    assert re.search(r"min on .+ \(\d+ CPUs", last), last  # notebook.finish names the CPU model
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -81,3 +104,22 @@ def test_build_cli_rejects_an_unknown_chapter_in_one_line():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("error: no chapter matches 99") and out.stderr.count("\n") == 1
+
+
+def test_text_only_keeps_outputs_and_refuses_changed_code(tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    source = tmp_path / "src" / "09_demo.py"
+    source.write_text("# %% [markdown]\n# Old words.\n\n# %%\n1 + 1\n")
+    monkeypatch.setattr(build, "SOURCES", tmp_path / "src")
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    nb = build.build("09_demo", execute_cells=False)
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    build.write_notebook(nb, tmp_path / "09_demo.ipynb")
+    source.write_text("# %% [markdown]\n# New words.\n\n# %%\n1 + 1\n")
+    build.refresh_text("09_demo")
+    cells = nbformat.read(tmp_path / "09_demo.ipynb", as_version=4).cells
+    assert cells[0].source == "New words." and cells[0].id == nb.cells[0].id
+    assert cells[1].outputs[0]["data"]["text/plain"] == "2"
+    source.write_text("# %% [markdown]\n# New words.\n\n# %%\n1 + 2\n")
+    with pytest.raises(SystemExit, match="changed since it ran"):
+        build.refresh_text("09_demo")

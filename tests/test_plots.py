@@ -12,6 +12,7 @@ def test_history_plot_draws_the_three_curves():
     fig = plots.plot_history(HISTORY, title="demo")
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["train loss", "train acc", "test acc"]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss / accuracy"
     np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.5, 0.6, 0.7])
 
 
@@ -45,3 +46,19 @@ def test_saved_figure_gets_the_usual_file_mode(tmp_path):
     os.umask(umask)
     path = plots.save_figure(plots.plot_history(HISTORY), tmp_path / "c.png")
     assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_band_draws_the_mean_and_shades_min_to_max():
+    fig = Figure()
+    ax = fig.add_subplot()
+    line = plots.plot_band(ax, [[0.5, 0.3, 0.2], [0.7, 0.5, 0.2]], "--", label="plain-20")
+    np.testing.assert_allclose(line.get_ydata(), [0.6, 0.4, 0.2])
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.2 and band[:, 1].max() == 0.7
+    ticks = ax.get_xticks()
+    assert np.allclose(ticks, np.round(ticks))  # whole epochs only
+
+
+def test_history_plot_ticks_whole_epochs():
+    ax = plots.plot_history(HISTORY[:2]).axes[0]
+    assert all(float(t).is_integer() for t in ax.get_xticks())

@@ -4,26 +4,34 @@
 # He et al., *Deep Residual Learning for Image Recognition* (CVPR 2016), starts from an awkward
 # observation: stack more layers on a network that already works, train it the same way, and its
 # **training** error can go *up*. Not overfitting (that would lower training error) but something
-# about optimisation. This chapter builds the intuition and the block the paper proposes, using the
-# `Residual` class from `gluon_resnet` (the same code the later chapters train).
+# about optimisation; the paper calls it **degradation** (退化). This chapter builds the intuition
+# and the block the paper proposes, the **residual block** (残差块), using the `Residual` class
+# from `gluon_resnet`, and shows how it relates to the compiled twin the later chapters train.
 #
-# Run it top to bottom. `GLUON_RESNET_QUICK=1` changes nothing here: every cell is cheap.
+# **Settings:** none; nothing is trained, so quick mode (`GLUON_RESNET_QUICK=1`) and full mode
+# run the same cells. **Expected time:** under a minute on 2 CPU cores (the d2l import is the
+# slowest cell).
 
 # %%
-import os
+%matplotlib inline
 import time
 
 T0 = time.perf_counter()
-QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
 
-%matplotlib inline
-import gluon_resnet  # first: it sets the thread count before MXNet loads
-from gluon_resnet import Residual
-from matplotlib.figure import Figure
-from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
-from mxnet import np, npx
+import inspect
+import os
+import tempfile
 
-npx.set_np()
+import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
+import mxnet as mx
+from d2l import mxnet as d2l
+from gluon_resnet import Residual, diagrams, notebook
+from gluon_resnet.blocks import HybridResidual
+from mxnet import autograd, np
+
+QUICK = notebook.quick()
+PARAMS = os.path.join(tempfile.mkdtemp(), "block.params")  # where blocks swap parameters below
+print("settings: none (nothing is trained); quick mode:", QUICK)
 
 # %% [markdown]
 # ## Nested and non-nested function classes
@@ -31,93 +39,63 @@ npx.set_np()
 # Think of an architecture as a *set* of functions $\mathcal{F}$: everything it can represent for
 # some choice of weights. Training picks the member $f^*_\mathcal{F}$ closest to the truth $f^*$.
 # Making the network bigger gives a new set $\mathcal{F}'$. If $\mathcal{F}'$ does **not**
-# contain $\mathcal{F}$, nothing promises that its best member is any closer to $f^*$ - it may
-# even be further away (left panel). If every bigger class contains the smaller one,
-# $\mathcal{F}_1 \subseteq \mathcal{F}_2 \subseteq \dots$, growing can only help or stay level
-# (right panel).
+# contain $\mathcal{F}$, nothing promises that its best member is any closer to $f^*$: in the
+# left panel each class is bigger than the last, yet lies further from $f^*$. If every bigger
+# class contains the smaller one, $\mathcal{F}_1 \subseteq \mathcal{F}_2 \subseteq \dots$,
+# growing can only help or stay level (right panel).
 #
 # The question is therefore: how do we make adding layers produce a *nested* class? Easy in
-# principle - the new layers only have to be able to compute the identity $f(\mathbf{x}) = \mathbf{x}$,
-# then the deeper net can always imitate the shallower one.
+# principle - the new layers only have to be able to compute the **identity mapping** (恒等映射)
+# $f(\mathbf{x}) = \mathbf{x}$; then the deeper net can always imitate the shallower one.
 
 # %%
-def draw_classes(ax, nested, title):
-    """Growing ellipses for F1..F4 and a star for the truth f*."""
-    centres = [(0, 0), (0.25, 0.1), (0.5, 0.2), (0.75, 0.3)] if nested else \
-              [(0, 0), (0.6, -0.5), (-0.3, 0.5), (0.9, 0.45)]
-    for i, (x, y) in enumerate(centres):
-        size = (1.0 + 0.55 * i) if nested else 1.1
-        ax.add_patch(Ellipse((x, y), size * 1.2, size * 0.8, fill=False, lw=1.5, color=f"C{i}"))
-        label_y = y + size * 0.4 - 0.2 if nested else y - 0.05
-        ax.text(x - 0.1, label_y, f"$\\mathcal{{F}}_{i + 1}$", color=f"C{i}", fontsize=11)
-    ax.plot([1.55], [0.55], "k*", ms=12)
-    ax.text(1.62, 0.5, "$f^*$", fontsize=12)
-    ax.set(xlim=(-1.2, 2.4), ylim=(-1.3, 1.6), title=title, aspect="equal")
-    ax.set_axis_off()
-
-fig = Figure(figsize=(8, 3.2), layout="constrained")
-left, right = fig.subplots(1, 2)
-draw_classes(left, nested=False, title="non-nested: bigger is not always closer")
-draw_classes(right, nested=True, title="nested: each class contains the last")
-fig
+diagrams.function_classes()
 
 # %% [markdown]
-# ## The residual block
+# ## The residual block (残差块)
 #
 # A plain pair of layers must learn the whole mapping $f(\mathbf{x})$. A residual block instead
-# learns the *difference* $g(\mathbf{x}) = f(\mathbf{x}) - \mathbf{x}$ and adds the input back on a
-# shortcut: $f(\mathbf{x}) = g(\mathbf{x}) + \mathbf{x}$. To become the identity it only has to
-# push $g$ to zero, which weight decay and small initial weights already lean towards.
+# learns the *difference* $g(\mathbf{x}) = f(\mathbf{x}) - \mathbf{x}$ and adds the input back on
+# a **shortcut connection** (快捷连接); a ReLU follows the sum, so the block outputs
+# $\mathrm{ReLU}(g(\mathbf{x}) + \mathbf{x})$. To pass its input through unchanged (for the
+# non-negative inputs an earlier ReLU produces) it only has to push $g$ to zero, which weight
+# decay and small initial weights already lean towards.
 #
-# Our `Residual` follows the lesson: 3x3 conv, batch norm, ReLU, 3x3 conv, batch norm, then the
-# sum with the shortcut and a final ReLU. An optional 1x1 convolution on the shortcut lets the
-# block change the number of channels and, with stride 2, halve height and width.
+# Our `Residual` follows the lesson: 3x3 conv, **batch normalization** (批量规范化), ReLU, 3x3
+# conv, batch normalization, then the sum with the shortcut and a final ReLU. An optional 1x1
+# convolution on the shortcut lets the block change the number of channels and, with stride 2,
+# halve height and width. The three cases, drawn by `gluon_resnet.diagrams`:
 
 # %%
-def box(ax, x, y, text, colour="#dbe9f6"):
-    ax.add_patch(FancyBboxPatch((x - 0.9, y - 0.22), 1.8, 0.44, boxstyle="round,pad=0.05",
-                                fc=colour, ec="k", lw=1))
-    ax.text(x, y, text, ha="center", va="center", fontsize=9)
-
-def arrow(ax, start, end, **style):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, lw=1, **style))
-
-def draw_block(ax, residual):
-    layers = ["3x3 conv", "batch norm", "ReLU", "3x3 conv", "batch norm"]
-    ys = [4.2, 3.6, 3.0, 2.4, 1.8]
-    ax.text(0, 4.9, "x", ha="center", fontsize=12)
-    arrow(ax, (0, 4.75), (0, 4.47))
-    for i, (name, y) in enumerate(zip(layers, ys)):
-        box(ax, 0, y, name)
-        if i:
-            arrow(ax, (0, ys[i - 1] - 0.27), (0, y + 0.27))
-    if residual:
-        box(ax, 0, 1.1, "+", "#fde2c8")
-        arrow(ax, (0, 1.53), (0, 1.37))
-        ax.add_patch(FancyArrowPatch((0.1, 4.75), (0.95, 1.1), connectionstyle="arc3,rad=-0.45",
-                                     arrowstyle="-|>", mutation_scale=10, lw=1.2, color="C3"))
-        ax.text(1.35, 3.0, "shortcut\n(1x1 conv if\nshape changes)", fontsize=8, color="C3")
-        top = 0.83
-    else:
-        top = 1.53
-    box(ax, 0, 0.4, "ReLU")
-    arrow(ax, (0, top), (0, 0.67))
-    ax.text(0, -0.3, "g(x) + x" if residual else "f(x)", ha="center", fontsize=11)
-    ax.set(xlim=(-1.6, 2.4), ylim=(-0.6, 5.1), title="residual block" if residual else "plain block")
-    ax.set_axis_off()
-
-fig = Figure(figsize=(7, 4.2), layout="constrained")
-for ax, residual in zip(fig.subplots(1, 2), (False, True)):
-    draw_block(ax, residual)
-fig
+diagrams.residual_blocks()
 
 # %% [markdown]
-# The forward pass of the class we import reads exactly like the diagram:
+# The whole class we import, constructor included, printed from the package so the page and the
+# code cannot drift apart:
 
 # %%
-import inspect
+print(inspect.getsource(Residual))
 
-print(inspect.getsource(Residual.forward))
+# %% [markdown]
+# ## The same block as d2l's
+#
+# d2l 1.0.3 ships the lesson's block as `d2l.Residual`. Ours has the same layers under the same
+# names, so one set of parameters loads into both; on the same input they must give the same
+# output, in training mode (batch statistics) and in prediction mode (running averages).
+
+# %%
+X = np.random.uniform(size=(4, 3, 6, 6))
+for kwargs in ({}, {"use_1x1conv": True, "strides": 2}):
+    ours = Residual(6 if kwargs else 3, **kwargs)
+    ours.initialize(mx.init.Xavier())
+    ours(X)
+    ours.save_parameters(PARAMS)
+    theirs = d2l.Residual(6 if kwargs else 3, **kwargs)
+    theirs.load_parameters(PARAMS)
+    with autograd.train_mode():
+        train_gap = float(np.abs(ours(X) - theirs(X)).max())
+    predict_gap = float(np.abs(ours(X) - theirs(X)).max())
+    print(f"Residual(**{kwargs}): largest |ours - d2l's| training mode {train_gap}, prediction mode {predict_gap}")
 
 # %% [markdown]
 # ## The two shape checks
@@ -126,7 +104,6 @@ print(inspect.getsource(Residual.forward))
 # works when the main path keeps the input's shape: same channels, stride 1.
 
 # %%
-X = np.random.uniform(size=(4, 3, 6, 6))
 blk = Residual(3)
 blk.initialize()
 blk(X).shape
@@ -150,7 +127,7 @@ blk = Residual(6)
 blk.initialize()
 try:
     blk(X)
-except Exception as err:  # MXNet raises MXNetError from its C++ shape check
+except mx.MXNetError as err:  # MXNet's C++ shape check
     print(str(err).strip().splitlines()[-1])
 
 # %% [markdown]
@@ -167,14 +144,53 @@ blk = Residual(3)
 blk.initialize()
 blk(X)  # runs once so the deferred shapes are known
 blk.bn2.gamma.set_data(np.zeros(3))
-with_zero_branch = blk(X)
-print("largest |block(x) - x|:", float(np.abs(with_zero_branch - X).max()))
+print("largest |block(x) - x|:", float(np.abs(blk(X) - X).max()))
+
+# %% [markdown]
+# ## The block the later chapters train
+#
+# `Residual` is an `nn.Block`: Python runs its `forward` line by line, which is good for reading
+# and slow for training. The networks trained in chapters 3, 5 and 7 are built from compiled
+# (`HybridBlock`) blocks inside `HybridSequential` containers: `resnet18_d2l()` uses
+# `HybridResidual`, the same layers under the same names whose `hybrid_forward` differs only in
+# running the sum and the ReLU through oneDNN operators (faster on a CPU); the CIFAR networks use
+# the family's `BasicBlock`. `resnet18_d2l(imperative=True)` builds the network from `Residual`
+# itself.
+
+# %%
+print(inspect.getsource(HybridResidual.hybrid_forward))
+
+# %% [markdown]
+# The two are proven equal, not assumed: the package's tests
+# (`tests/test_blocks.py::test_hybridized_twin_matches_the_lesson_block`) load one set of
+# parameters into both and compare outputs, input gradients and every parameter's gradient. The
+# same check in miniature, on outputs after compiling the twin:
+
+# %%
+lesson = Residual(6, use_1x1conv=True, strides=2)
+lesson.initialize(mx.init.Xavier())
+lesson(X)
+lesson.save_parameters(PARAMS)
+twin = HybridResidual(6, use_1x1conv=True, strides=2)
+twin.load_parameters(PARAMS)
+twin.hybridize()
+with autograd.train_mode():
+    gap = float(np.abs(lesson(X) - twin(X)).max())
+print("largest |Residual - compiled HybridResidual|:", gap)
 
 # %% [markdown]
 # In the paper's words the shortcut makes the identity the *default*; the stacked layers only have
-# to learn a correction to it. Chapter 2 stacks these blocks into the lesson's ResNet-18,
+# to learn a correction to it. Chapter 2 stacks these blocks into the lesson's ResNet-18, and
 # chapter 5 shows the degradation problem - and its cure - on real training runs.
+#
+# ## 中文小结
+#
+# 加深网络并不保证更好：只有当新的函数类包含旧的函数类（嵌套）时，更大的模型才不会离目标函数更远。
+# 残差块让新增的层只需学习残差 $g(\mathbf{x}) = f(\mathbf{x}) - \mathbf{x}$，
+# 并通过快捷连接把输入加回，输出为 $\mathrm{ReLU}(g(\mathbf{x}) + \mathbf{x})$；
+# 把最后一个批量规范化的缩放参数置零，块就变成恒等映射。
+# 我们的 `Residual` 与 d2l 的 `d2l.Residual` 在相同参数下输出完全一致，
+# 而后续章节训练的是编译版 `HybridResidual`，测试保证两者数值相同。
 
 # %%
-print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+notebook.finish(T0, QUICK)

@@ -8,35 +8,48 @@
 #
 # The network comes from `gluon_resnet.resnet18_d2l`; the walk and the counts from
 # `gluon_resnet.shapes.layer_table`.
+#
+# **Settings:** none; nothing is trained, so quick mode (`GLUON_RESNET_QUICK=1`) and full mode
+# run the same cells. **Expected time:** under a minute on 2 CPU cores.
 
 # %%
 %matplotlib inline
-import os
 import time
 
 T0 = time.perf_counter()
-QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
 
 import inspect
 
 import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import pandas as pd
-from gluon_resnet import models, shapes
+from gluon_resnet import diagrams, models, notebook, shapes
 from matplotlib.figure import Figure
+
+QUICK = notebook.quick()
+print("settings: none (nothing is trained); quick mode:", QUICK)
 
 # %% [markdown]
 # ## Four parts
 #
-# 1. **Stem** - a 7x7 convolution with 64 channels and stride 2, batch norm, ReLU, then a 3x3
+# 1. **Stem** (the first layers, before any residual block (残差块)) - a 7x7 convolution with 64 channels and stride 2, batch norm, ReLU, then a 3x3
 #    max-pool with stride 2: a 224x224 image becomes a 56x56 map before any residual block.
 # 2. **Four stages** of two residual blocks each, with 64, 128, 256 and 512 channels. The first
 #    stage keeps the size (the max-pool just shrank it); each later stage halves height and width
-#    and doubles the channels in its first block, which therefore needs the 1x1 shortcut.
+#    and doubles the channels in its first block, which therefore needs the 1x1 convolution on
+#    its shortcut connection (快捷连接).
 # 3. **Global average pooling** turns each of the 512 final maps into one number.
 # 4. **A dense layer** maps the 512 numbers to the 10 classes.
 #
 # Counting weighted layers: 1 stem convolution + 4 stages x 2 blocks x 2 convolutions + 1 dense
-# layer = 18. The architecture is data - one tuple of (blocks, channels) per stage:
+# layer = 18. Drawn by `gluon_resnet.diagrams`, with each part's output shape for the 96x96
+# Fashion-MNIST images the lesson trains on (the table further down checks these shapes against
+# the real network):
+
+# %%
+diagrams.resnet18()
+
+# %% [markdown]
+# The architecture is data - one tuple of (blocks, channels) per stage:
 
 # %%
 models.D2L_STAGES
@@ -105,6 +118,7 @@ left.set(ylabel="parameters (millions)", title="parameters per stage")
 right.bar(body.index, body["mult-adds at 224"] / 1e6, color="C1")
 right.set(ylabel="multiply-adds (millions)", title="multiply-adds per stage, 224x224 input")
 for ax in (left, right):
+    ax.set_xlabel("part of the network")
     ax.tick_params(axis="x", rotation=30)
 fig
 
@@ -112,7 +126,8 @@ fig
 # The two bar charts point in opposite directions. Stage 4 holds most of the parameters (its 3x3
 # convolutions have 512 x 512 x 9 weights each) but runs on a 7x7 map, so its work is no larger than
 # that of stage 1, which has few weights but a 56x56 map. Every stage after the first halves the
-# positions (a factor of 1/4) and doubles both channel counts (a factor of 4), which is why the
+# height and the width, which quarters the positions (a factor of 1/4), and doubles both the input
+# and the output channels of its convolutions (a factor of 4 on the work at each position), which is why the
 # multiply-adds per stage stay nearly level - a design choice the paper takes from VGG.
 #
 # The single-channel stem here (Fashion-MNIST is grey) is cheaper than the paper's three-channel
@@ -123,6 +138,14 @@ net = gr.resnet18_d2l()
 params, macs = shapes.totals(net, shapes.layer_table(net, (1, 1, 224, 224)))
 print(f"ResNet-18 (lesson, 1 input channel, 10 classes): {params:,} parameters, {macs / 1e9:.2f} G multiply-adds at 224x224")
 
+# %% [markdown]
+# ## 中文小结
+#
+# ResNet-18 由四部分组成：主干开头的 7x7 卷积与最大汇聚、四个各含两个残差块的阶段、全局平均汇聚和全连接层，
+# 共 18 个带权重的层。除第一阶段外，每个阶段的第一个残差块把高和宽减半、通道数加倍，
+# 因此其快捷连接需要 1x1 卷积。高宽减半使位置数变为四分之一，而通道加倍使每个位置的计算量变为四倍，
+# 所以各阶段的乘加次数大致持平；参数却集中在第四阶段。网络不依赖输入尺寸，
+# 全局平均汇聚吸收了末端剩下的任何尺寸，因此同一网络可在 224 或 96 像素的输入上运行。
+
 # %%
-print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+notebook.finish(T0, QUICK)

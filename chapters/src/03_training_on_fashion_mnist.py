@@ -1,87 +1,169 @@
 # %% [markdown]
 # # 3. Training ResNet-18 on Fashion-MNIST
 #
-# Here the lesson's ResNet-18 meets real data: the 70,000 Fashion-MNIST images (60,000 for
-# training, 10,000 for testing), ten kinds of clothing in 28x28 grey. We train it with plain SGD,
-# watch the curves grow epoch by epoch, then look at what the trained network gets wrong.
+# Here the lesson's ResNet-18 meets real data: Fashion-MNIST, ten kinds of clothing in 28x28
+# grey (60,000 training and 10,000 test images). Before training we walk the network at 28x28 to
+# see why the book enlarges the images to 96x96; then d2l's own training function trains our
+# network on our data, to show the pieces fit the book; then we train it twice on the same data,
+# once with the book's plain recipe and once with a tuned one, and look at what the better
+# network gets wrong.
 #
-# Everything comes from `gluon_resnet`: the data loader, the network, the training loop
-# (`gluon_resnet.loop.train`), the live plot and the evaluation helpers.
+# Everything comes from `gluon_resnet` (data, network, training loop, plots, evaluation) or from
+# d2l itself (`d2l.train_ch6`, `d2l.evaluate_accuracy_gpu`, `d2l.try_gpu`, `d2l.show_images`).
+#
+# **Settings** are printed by the next cell. **Expected time:** about 7 minutes in full mode on
+# 2 CPU cores (the committed run: 6.8 minutes), up to twice that when other jobs share the cores;
+# about 2 minutes in quick mode.
 
 # %%
 %matplotlib inline
-import os
 import time
 
 T0 = time.perf_counter()
-QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
 
 import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
-from gluon_resnet import evaluate, plots
+import pandas as pd
+from d2l import mxnet as d2l
+from gluon_resnet import evaluate, notebook, plots, shapes
 from gluon_resnet.loop import train
+from matplotlib.figure import Figure
+from mxnet import autograd, np
 
+QUICK = notebook.quick()
 # Full mode is what the committed outputs come from; quick mode is what the test suite runs.
-SETTINGS = (dict(subset=256, epochs=1, batch_size=64, lr=0.1) if QUICK else
-            dict(subset=20000, epochs=3, batch_size=128, lr=0.1))
-SETTINGS
+SETTINGS = (dict(subset=320, test_subset=200, epochs=1, batch_size=64, bridge_subset=320) if QUICK else
+            dict(subset=8000, test_subset=2000, epochs=3, batch_size=64, bridge_subset=640))
+# The book's recipe (d2l-zh 2.0 / d2l 0.17, `d2l.train_ch6`): plain SGD, constant learning rate.
+BOOK = dict(lr=0.05)
+# The tuned recipe (the ideas of `python -m gluon_resnet.train --preset quick` and `--preset fast`).
+TUNED = dict(lr=0.05, momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1)
+print(SETTINGS, "\nbook:", BOOK, "\ntuned:", TUNED)
 
 # %% [markdown]
-# `subset=N` keeps N training images, the same number from every class, and at most N test
-# images (so the full mode below tests on all 10,000). Images stay at 28x28: the lesson enlarges
-# them to 96x96, which makes each epoch about six times slower on a CPU for a small gain.
+# `subset=N` keeps N training images, the same number from every class; the test images are a
+# separate class-balanced set of `test_subset`. A first look, drawn with d2l's own
+# `show_images`:
 
 # %%
-mx.random.seed(0)
-train_iter, test_iter = gr.load_data_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["subset"])
+train_iter, _ = gr.load_data_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["subset"])
+_, test_iter = gr.load_data_fashion_mnist(250, subset=SETTINGS["test_subset"])
 X, y = next(iter(train_iter))
-print(f"{len(train_iter)} training batches of {X.shape}, {len(test_iter)} test batches")
-plots.show_images(X[:16].asnumpy(), titles=gr.get_fashion_mnist_labels(y[:16].asnumpy()), ncols=8)
+print(f"{len(train_iter)} training batches of {X.shape}, {len(test_iter)} test batches of up to 250")
+d2l.show_images(X[:8, 0].asnumpy(), 1, 8, titles=gr.get_fashion_mnist_labels(y[:8].asnumpy()));
 
 # %% [markdown]
-# ## The network and one forward pass
+# ## The shape walk at 28x28, and why the book resizes to 96
 #
-# Ten outputs per image, one score for each class. Checking that before training costs nothing
-# and catches wrong input shapes early.
+# The lesson's ResNet-18 was designed for 224x224 images: the stem divides height and width by
+# 4, each later stage by 2 more, 32 in all. A 28x28 image is therefore down to 1x1 by stage 4:
 
 # %%
-net = gr.resnet18_d2l(num_classes=10)
-net.initialize()
-net(X[:2]).shape
+def walk(size):
+    rows = shapes.layer_table(gr.resnet18_d2l(), (1, 1, size, size))
+    return pd.DataFrame(rows).set_index("name")[["kind", "output_shape", "macs"]]
+
+walks = {size: walk(size) for size in (28, 96)}
+pd.DataFrame({f"output at {s}x{s}": w["output_shape"] for s, w in walks.items()} |
+             {f"mult-adds at {s}x{s}": w["macs"] for s, w in walks.items()})
 
 # %% [markdown]
-# ## Training with live curves
-#
-# `train` re-initialises the weights (Xavier), compiles the network with `hybridize()` and runs
-# minibatch SGD on softmax cross-entropy. `plots.LivePlot()` redraws the loss and the two
-# accuracies after every epoch, the way the d2l book shows them.
+# Stage 4 (module `7`) runs its 3x3 convolutions on 1x1 maps. With padding 1, a 3x3 kernel
+# centred on the single pixel sees that pixel with its centre weight and zeros with the other
+# eight. In the three 3x3 layers of stage 4 that map 1x1 to 1x1 (all but the first, which
+# strides over a 2x2 map), 8 of the 9 weights of every kernel - 6.3 of the network's 11.2 million
+# parameters - only ever multiply padding, and their gradients are exactly zero. We check it on
+# the second block of stage 4 after one backward pass, at 28x28 and at 96x96, where the same
+# layer sees 3x3 maps.
 
 # %%
-ctx = gr.devices()[0]
-history = train(net, train_iter, test_iter, SETTINGS["epochs"], SETTINGS["lr"], ctx,
-                log=lambda line: None, on_epoch=plots.LivePlot(title="ResNet-18 on Fashion-MNIST"))
-
-# %%
-last = history[-1]
-print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}, "
-      f"{sum(r['examples_per_sec'] for r in history) / len(history):.0f} examples/sec on {ctx}")
+for size in (28, 96):
+    net = gr.resnet18_d2l()
+    net.initialize(mx.init.Xavier())
+    images = np.random.uniform(size=(4, 1, size, size))
+    with autograd.record():
+        loss = net(images).sum()
+    loss.backward()
+    grad = net[7][1].conv1.weight.grad()  # (512, 512, 3, 3)
+    off_centre = float(np.abs(grad).sum() - np.abs(grad[:, :, 1, 1]).sum())
+    print(f"{size}x{size}: stage 4's maps are {walks[size].loc['7', 'output_shape'][-1]} pixels wide; "
+          f"share of the gradient on the 8 off-centre taps: {off_centre / float(np.abs(grad).sum()):.3f}")
 
 # %% [markdown]
-# Train accuracy above test accuracy is normal; a gap that keeps growing would be the sign of
-# overfitting. In the committed run (3 epochs on 20,000 images) the training curves still improve
-# at the end while test accuracy levels off around 0.81-0.83 and wobbles from epoch to epoch: with
-# a constant learning rate of 0.1 the weights keep jumping around, and a lower learning rate for a
-# last epoch or two usually settles them higher.
+# That is why the book trains on images enlarged to 96x96: stage 4 then works on 3x3 maps and all
+# nine taps learn. The price is work: the multiply-add columns sum to 33 million per image at
+# 28x28 and 319 million at 96x96, almost 10 times as much. On a GPU that is affordable; on two CPU cores it is not (the
+# book's 10 epochs at 96x96 would take hours), so this chapter trains at 28x28 and accepts that
+# stage 4 acts as a stack of 1x1 convolutions. Chapter 6's `fmnist_resnet8`, designed for 28x28,
+# avoids the waste.
 #
-# The speed printed above is far below what this network reaches on an idle 2-core CPU (about 220
-# images per second at 28x28): the committed run shared the machine with other jobs, as the load
-# average in the last cell shows.
+# ## d2l's own training function on our network and data
 #
-# ## What does it predict?
-#
-# The first 16 test images, titled "true / predicted". Mistakes are marked with an `x`.
+# A reader of the book knows `d2l.train_ch6(net, train_iter, test_iter, num_epochs, lr, device)`.
+# It takes any Gluon network and any iterable of `(X, y)` batches, so our `resnet18_d2l` and our
+# loader fit it unchanged. One short epoch on `bridge_subset` images (d2l's function runs the
+# network uncompiled and draws its usual animated plot; ten steps show that the pieces fit, not
+# what the network can learn):
 
 # %%
+bridge_iter, _ = gr.load_data_fashion_mnist(64, subset=SETTINGS["bridge_subset"])
+net = gr.resnet18_d2l()
+d2l.train_ch6(net, bridge_iter, test_iter, 1, BOOK["lr"], d2l.try_gpu())
+print(f"d2l.evaluate_accuracy_gpu on our test iterator: {d2l.evaluate_accuracy_gpu(net, test_iter):.3f}")
+
+# %% [markdown]
+# ## The book's recipe beside a tuned one
+#
+# Same network, same training images in the same order, same initial weights; only the
+# optimiser settings differ. The book trains with plain SGD at a constant learning rate of 0.05
+# (d2l-zh 2.0: 10 epochs, batch 256, 96x96; the English d2l 1.0 uses 0.01 and batch 128). The
+# tuned recipe adds momentum 0.9, weight decay 5e-4, label smoothing 0.1 and a one-cycle learning
+# rate (up to 0.05 over the first 30% of the steps, then down to zero): the settings behind the
+# package's `--preset quick` (one epoch on all 60,000 images: 0.886 test accuracy) and
+# `--preset fast`. The book's own pages show its run as a curve; its source prints no number we
+# can quote, so we compare against the book's *recipe*, run here.
+
+# %%
+ctx = d2l.try_gpu()  # the CPU here; a GPU where MXNet sees one
+histories, nets = {}, {}
+for name, recipe in (("book", BOOK), ("tuned", TUNED)):
+    mx.random.seed(0)
+    start = time.perf_counter()
+    nets[name] = gr.resnet18_d2l()
+    histories[name] = train(nets[name], train_iter, test_iter, SETTINGS["epochs"], ctx=ctx,
+                            log=lambda line: None, **recipe)
+    last = histories[name][-1]
+    print(f"{name:>5}: loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
+          f"test acc {last['test_acc']:.3f} ({(time.perf_counter() - start) / 60:.1f} min, "
+          f"{last['examples_per_sec']:.0f} images/s in the last epoch)")
+
+# %%
+fig = Figure(figsize=(6, 3.8), layout="constrained")
+ax = fig.add_subplot()
+for i, name in enumerate(histories):
+    for key, style in (("train_acc", "--"), ("test_acc", "-")):
+        plots.plot_band(ax, [[row[key] for row in histories[name]]], style, color=f"C{i}",
+                        label=f"{name} recipe, {key.replace('_acc', '')} accuracy")
+ax.set(xlabel="epoch", ylabel="accuracy", title=f"ResNet-18, {SETTINGS['subset']:,} images at 28x28")
+ax.grid(True, alpha=0.3)
+ax.legend(fontsize=8)
+fig
+
+# %% [markdown]
+# On the same 8,000 images, 3 epochs and starting weights, the tuned recipe ends at 0.872 test
+# accuracy against the book's 0.846 (training accuracy, measured on the fly during the epoch,
+# 0.864 against 0.847; the tuned run's loss is the higher one because label smoothing keeps its
+# targets away from 0 and 1). The one-cycle schedule ends at a learning rate of zero, which lets
+# the weights and the batch-norm running averages settle; the book's constant rate leaves them
+# moving. Both runs took the same time: the better recipe costs nothing per step. (The book
+# itself trains for 10 epochs on all 60,000 images at 96x96, on a GPU.)
+#
+# ## What does the tuned network predict?
+#
+# The first 16 test images, titled "true / predicted"; mistakes are marked with an `x`.
+
+# %%
+net = nets["tuned"]
 y_true, y_pred = evaluate.predict(net, test_iter, ctx)
 names = gr.get_fashion_mnist_labels
 titles = [f"{t}\n{'' if t == p else 'x '}{p}" for t, p in zip(names(y_true[:16]), names(y_pred[:16]))]
@@ -90,14 +172,13 @@ plots.show_images(test_iter.images[:16], titles=titles, ncols=8)
 # %% [markdown]
 # ## The confusion matrix
 #
-# Row = true class, column = predicted class, over the whole test set used. The diagonal holds
-# the correct answers; the largest off-diagonal cells show which garments look alike to the
-# network.
+# Row = true class, column = predicted class, over the test images used. The diagonal holds the
+# correct answers; the largest off-diagonal cells show which garments look alike to the network.
 
 # %%
 matrix = evaluate.confusion_matrix(y_true, y_pred, 10)
 plots.plot_confusion(matrix, gr.get_fashion_mnist_labels(range(10)),
-                     title=f"ResNet-18, {len(y_true)} test images")
+                     title=f"ResNet-18 (tuned recipe), {len(y_true)} test images")
 
 # %%
 off = matrix.copy()
@@ -107,13 +188,18 @@ print("most frequent mistakes:", "; ".join(f"{names([i])[0]} taken for {names([j
                                            for n, i, j in worst))
 
 # %% [markdown]
-# In the committed run most errors fall in two families. The upper-body garments (t-shirt, shirt,
-# pullover, coat) are mixed up with each other: at 28x28 their outlines differ by a collar or a
-# sleeve length. And many sneakers are taken for ankle boots - both are low shoes seen from the
-# side, and after so short a training the network has not yet learned the ankle to tell them
-# apart. Trousers, bags and sandals are almost always right. More epochs and the lesson's 96x96 inputs
-# (`python -m gluon_resnet.train --preset lesson`) push test accuracy further.
+# The three most frequent mistakes are printed above; at 28x28 the upper-body garments (t-shirt,
+# shirt, pullover, coat) differ by a collar or a sleeve length, and they are where most errors
+# fall in Fashion-MNIST. More epochs, all 60,000 images and the lesson's 96x96 inputs
+# (`python -m gluon_resnet.train --preset lesson`) push the accuracy further.
+#
+# ## 中文小结
+#
+# 在 28x28 的输入上，ResNet-18 的第四阶段只剩 1x1 的特征图，3x3 卷积九个权重中有八个只与填充的零相乘、梯度恒为零，
+# 这正是书中把图像放大到 96x96 的原因（代价是约 10 倍的计算量）。
+# d2l 自己的 `d2l.train_ch6` 和 `d2l.evaluate_accuracy_gpu` 可以直接训练和评估我们的网络与数据迭代器。
+# 在相同数据、相同初始权重下，加入动量、权重衰减、标签平滑和单周期学习率的调优方案，
+# 与书中恒定学习率的普通随机梯度下降相比，在同样 8000 张图像、3 个周期下测试准确率为 0.872 对 0.846，且每步耗时相同。
 
 # %%
-print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+notebook.finish(T0, QUICK)

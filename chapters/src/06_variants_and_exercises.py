@@ -4,34 +4,52 @@
 # The residual idea spread quickly. This chapter tours four relatives that `gluon_resnet`
 # provides - pre-activation blocks, ResNeXt, a small residual CNN without batch norm and the
 # `layer_dims` builder - and then answers the five exercises at the end of the d2l ResNet lesson,
-# each with code that runs.
+# each with code that runs and a measured answer.
+#
+# **Settings** are printed by the next cell: every training run here uses the same class-balanced
+# subset of Fashion-MNIST at 28x28 and the same tuned recipe (SGD with momentum 0.9, weight decay
+# 5e-4, one-cycle learning rate, label smoothing 0.1). **Expected time:** about 6 minutes in full
+# mode on 2 CPU cores (the committed run: 5.3 minutes), longer when other jobs share the cores;
+# about a minute in quick mode.
 
 # %%
 %matplotlib inline
-import os
 import time
 
 T0 = time.perf_counter()
-QUICK = os.environ.get("GLUON_RESNET_QUICK") == "1"
+
+import inspect
 
 import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
 import pandas as pd
-from gluon_resnet import shapes
-from gluon_resnet.data import ArrayLoader, balanced_subset
+from gluon_resnet import blocks, diagrams, notebook, shapes
 from gluon_resnet.loop import train
 from matplotlib.figure import Figure
-from mxnet import np, npx
+from mxnet import np
+from mxnet.gluon import nn
 
-SETTINGS = (dict(subset=128, epochs=1, batch_size=64, lr=0.1) if QUICK else
-            dict(subset=5000, epochs=3, batch_size=128, lr=0.1))
+QUICK = notebook.quick()
+SETTINGS = (dict(subset=128, test_subset=100, epochs=1, batch_size=64) if QUICK else
+            dict(subset=3000, test_subset=1000, epochs=3, batch_size=64))
+RECIPE = dict(lr=0.05, momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1)
+train_iter, _ = gr.load_data_fashion_mnist(SETTINGS["batch_size"], subset=SETTINGS["subset"])
+_, test_iter = gr.load_data_fashion_mnist(250, subset=SETTINGS["test_subset"])
+
+
+def fit(net):
+    """Train ``net`` on the chapter's data with the chapter's recipe; the last epoch's row."""
+    mx.random.seed(0)
+    train_iter.set_epoch(0)
+    return train(net, train_iter, test_iter, SETTINGS["epochs"], ctx=gr.devices()[0],
+                 log=lambda line: None, **RECIPE)[-1]
 
 
 def cost(net, input_shape):
     """(parameters, multiply-adds) of a network for one input of ``input_shape``."""
     return shapes.totals(net, shapes.layer_table(net, input_shape))
 
-SETTINGS
+print(SETTINGS, RECIPE)
 
 # %% [markdown]
 # ## Pre-activation blocks (ResNet v2)
@@ -40,7 +58,11 @@ SETTINGS
 # move batch norm and ReLU *before* each convolution and drop the ReLU after the addition. The
 # shortcut then carries the input untouched from block to block - a clean identity path through
 # the whole network. `BasicBlockV2` and `BottleneckV2` implement this; `resnet18_v2` and friends
-# are in the registry.
+# are in the registry. The block and its shared parent, from the package:
+
+# %%
+print(inspect.getsource(blocks._PreActivation))
+print(inspect.getsource(gr.BasicBlockV2))
 
 # %%
 v1, v2 = gr.BasicBlock(8, in_channels=8), gr.BasicBlockV2(8, in_channels=8)
@@ -53,12 +75,60 @@ print("v2 output min:", float(v2(x).min()), "(no ReLU after the sum: negative va
 # %% [markdown]
 # ## ResNeXt: many thin paths
 #
-# ResNeXt (Xie et al., 2017) keeps the bottleneck's shape but splits its 3x3 convolution into 32
-# groups ("cardinality"), each 4 channels wide in the first stage, and widens the block so that
-# parameters and work stay close to ResNet-50's. Grouped convolutions are cheap, so the same budget
-# buys twice the channels in the 3x3 layers. (Part of the extra multiply-adds below comes from where
-# the stride sits: ResNeXt puts it on the 3x3 convolution, our ResNet-50 on the first 1x1, as in the
-# ResNet paper.)
+# A convolution from $c_i$ to $c_o$ channels costs $c_i \cdot c_o \cdot k^2$ multiply-adds per
+# output position: every output channel reads every input channel. A **grouped convolution**
+# splits the channels into $g$ groups and lets each output group read only its own input group:
+# $g$ convolutions from $c_i/g$ to $c_o/g$ channels, costing
+# $g \cdot (c_i/g) \cdot (c_o/g) \cdot k^2 = c_i c_o k^2 / g$. So $g$ groups divide both the
+# weights and the work of the layer by $g$. Measured on a 3x3 layer from 128 to 128 channels at
+# 56x56:
+
+# %%
+rows = []
+for groups in (1, 2, 4, 8, 32):
+    layer = blocks.sequence(blocks.conv(128, 3, 1, 128, groups=groups))
+    layer.initialize()
+    params, macs = shapes.totals(layer, shapes.layer_table(layer, (1, 128, 56, 56)))
+    rows.append({"groups": groups, "weights": params, "mult-adds": macs})
+grouped = pd.DataFrame(rows).set_index("groups")
+grouped["cost / ungrouped"] = (grouped["mult-adds"] / grouped["mult-adds"].iloc[0]).round(4)
+grouped
+
+# %% [markdown]
+# The price is that no information crosses between groups. ResNeXt (Xie et al., 2017) therefore
+# puts the grouped 3x3 convolution between two ordinary 1x1 convolutions, which mix all channels:
+# a bottleneck block whose middle layer is split into $g$ groups (the "cardinality", 32 in
+# ResNeXt-50 32x4d, each 4 channels wide in the first stage). The saving pays for a wider middle:
+# 128 channels instead of ResNet-50's 64, for about the same cost.
+
+# %%
+diagrams.resnext()
+
+# %% [markdown]
+# In `gluon_resnet` the ResNeXt block *is* the bottleneck of chapter 4 with `groups` set (the
+# `conv(width, 3, s3, width, groups=self.groups)` line of `Bottleneck.make_body`); the subclass
+# only fixes the defaults and, as in the ResNeXt code, puts the stride on the 3x3:
+
+# %%
+print(inspect.getsource(gr.ResNeXtBlock))
+
+# %% [markdown]
+# The shape checks the lesson makes: the block keeps the shape, or, with `strides=2` and a
+# projection shortcut, halves height and width.
+
+# %%
+blk = gr.ResNeXtBlock(8, in_channels=32, groups=4, width_per_group=16)
+blk.initialize()
+X = np.random.uniform(size=(4, 32, 96, 96))
+print("ResNeXtBlock(8, groups=4): ", X.shape, "->", blk(X).shape)
+blk = gr.ResNeXtBlock(16, strides=2, in_channels=32, groups=4, width_per_group=16)
+blk.initialize()
+print("ResNeXtBlock(16, strides=2):", X.shape, "->", blk(X).shape)
+
+# %% [markdown]
+# The whole network against ResNet-50 at 224x224 (part of the extra multiply-adds comes from
+# where the stride sits: ResNeXt puts it on the 3x3 convolution, our ResNet-50 on the first 1x1,
+# as in the ResNet paper):
 
 # %%
 table = {name: cost(gr.get_model(name, num_classes=1000, in_channels=3), (1, 3, 224, 224))
@@ -70,19 +140,19 @@ pd.DataFrame(table, index=["params", "mult-adds"]).T
 #
 # Not every residual network is a ResNet. The classic MNIST tutorial net has two 5x5 convolution +
 # pooling steps, each followed by a residual block of two 3x3 convolutions with biases and no batch
-# norm. It trains fast on Fashion-MNIST; the run below uses the settings printed above.
+# norm. Trained with the chapter's settings (printed at the top):
 
 # %%
-data = gr.load_fashion_mnist()
-train_iter = ArrayLoader(*balanced_subset(data.train_images, data.train_labels, SETTINGS["subset"]),
-                         SETTINGS["batch_size"], shuffle=True)
-test_iter = ArrayLoader(*balanced_subset(data.test_images, data.test_labels, SETTINGS["subset"]),
-                        SETTINGS["batch_size"])
-mx.random.seed(0)
 small = gr.get_model("simple_residual_cnn")
-history = train(small, train_iter, test_iter, SETTINGS["epochs"], SETTINGS["lr"], gr.devices()[0], log=lambda s: None)
-print(f"simple_residual_cnn: {shapes.count_params(small):,} parameters, test acc {history[-1]['test_acc']:.3f} "
-      f"after {SETTINGS['epochs']} epoch(s) on {len(train_iter.images)} images")
+last = fit(small)
+print(f"simple_residual_cnn: {shapes.count_params(small):,} parameters, train acc {last['train_acc']:.3f}, "
+      f"test acc {last['test_acc']:.3f} after {SETTINGS['epochs']} epochs on {SETTINGS['subset']:,} images "
+      f"({last['examples_per_sec']:.0f} images/s)")
+
+# %% [markdown]
+# It is fast - 2,886 images per second in the committed run, over 20 times the 131 of the
+# lesson's ResNet-18 in chapter 3 - and reaches 0.774 test accuracy after three short epochs on
+# 3,000 images.
 
 # %% [markdown]
 # ## The `layer_dims` builder
@@ -102,26 +172,61 @@ print("ResNet(layer_dims=[1, 1, 1, 1]):", shapes.weighted_depth(custom), "weight
 #
 # ### 1. What are the major differences between the Inception block and the residual block? What happens if we remove some paths from the Inception block?
 #
-# Both run several paths in parallel. Inception runs four (1x1; 1x1-3x3; 1x1-5x5; pool-1x1) and
-# **concatenates** them, so its output width is the sum of the paths' widths and every path must
-# be learned. A residual block has two paths, one of which is the identity, and **adds** them: the
-# width stays fixed and the do-nothing path costs nothing. Removing paths from Inception narrows
-# its output and its range of receptive fields; removing all but one convolution path and adding
-# an identity path - merged by addition - turns it into a residual block.
+# Both run several paths in parallel: Inception four (1x1; 1x1-3x3; 1x1-5x5; pool-1x1), a
+# residual block two (its branch and the shortcut). To measure what that means we build four
+# small networks that differ only in their two middle blocks: the
+# same stem (3x3 conv with stride 2 to 32 channels, 14x14), then two blocks at 64 channels, then
+# global pooling and a dense layer. The blocks are a real Inception block (`blocks.Inception`,
+# GoogLeNet's four paths with widths scaled from its block 3a: 16 + 32 + 8 + 8 = 64 channels),
+# the same block with the 5x5 and pooling paths removed (its 3x3 path widened to keep 64
+# channels), the lesson's residual block (`BasicBlock`, two full 3x3 convolutions), and a
+# residual bottleneck block (1x1 to 32 channels, 3x3, 1x1 back to 64) of about the Inception
+# block's cost. All four train with the chapter's data and recipe, one seed each.
 
 # %%
-from mxnet.gluon import nn
+print(inspect.getsource(blocks.Inception.__init__))
 
-x = np.random.uniform(size=(1, 64, 28, 28))
-paths = [nn.Conv2D(c, k, padding=k // 2, in_channels=64) for c, k in ((16, 1), (32, 3), (16, 5))]
-for p in paths:
-    p.initialize()
-concatenated = np.concatenate([p(x) for p in paths], axis=1)
-residual = gr.BasicBlock(64, in_channels=64)
-residual.initialize()
-print("Inception-style concat of 3 paths:", concatenated.shape, "| residual sum:", residual(x).shape)
+
+def small_net(make_block):
+    net = nn.HybridSequential()
+    net.add(blocks.conv(32, 3, 2, 1), nn.BatchNorm(in_channels=32), nn.Activation("relu"),
+            make_block(32), make_block(64), nn.GlobalAvgPool2D(), nn.Dense(10, in_units=64))
+    return net
+
+
+CANDIDATES = {
+    "Inception, 4 paths": lambda c_in: blocks.Inception(16, (24, 32), (4, 8), 8, in_channels=c_in),
+    "Inception, 1x1 + 3x3 paths only": lambda c_in: blocks.Inception(16, (24, 48), (0, 0), 0, in_channels=c_in),
+    "residual (BasicBlock)": lambda c_in: gr.BasicBlock(64, in_channels=c_in, shortcut="B"),
+    "residual bottleneck, 64 -> 32 -> 64": lambda c_in: gr.Bottleneck(16, in_channels=c_in, width_per_group=128),
+}
+rows = []
+for name, make_block in CANDIDATES.items():
+    net = small_net(make_block)
+    net.initialize()
+    params, macs = cost(net, (1, 1, 28, 28))
+    last = fit(net)
+    rows.append({"middle blocks": name, "params": params, "mult-adds": macs,
+                 "train acc": round(last["train_acc"], 3), "test acc": round(last["test_acc"], 3)})
+exercise1 = pd.DataFrame(rows).set_index("middle blocks")
+exercise1
 
 # %% [markdown]
+# *Answer, from the table above* (one seed, 1,000 test images, so differences of about 0.02 are
+# within noise): the residual blocks generalise best. The residual bottleneck, costing about a
+# third more than the four-path Inception block (29,290 against 21,786 parameters, 5.5 against
+# 4.1 million multiply-adds), reaches 0.743 test accuracy against the Inception net's 0.707, level
+# with the basic residual block (0.745) that costs six times as much. Removing the Inception
+# block's 5x5 and pooling paths (and widening its 3x3 path to keep 64 channels) costs 20% more
+# and drops test accuracy to 0.665 at the same training accuracy (0.725 against 0.724): the lost
+# paths, with their wider view and their pooling, helped the block generalise.
+#
+# The difference in principle: Inception **concatenates** its paths, so its output width is the
+# sum of the paths' widths, every path must be learned, and nothing carries the input through
+# unchanged. A residual block **adds** its branch to an identity shortcut: the width stays
+# fixed and the do-nothing path costs nothing. Remove all of Inception's paths but one and add an
+# identity path merged by addition, and it becomes a residual block.
+
 # ### 2. Following Table 1 in the paper, implement different variants of the network.
 #
 # Each row of Table 1 is one entry of the registry, and the builder makes any other. A few,
@@ -151,32 +256,31 @@ for name, net in (("[3, 4, 6, 3] basic", r34), ("[3, 4, 6, 3] bottleneck", r50))
 # %% [markdown]
 # ### 4. In subsequent versions of ResNet, the authors changed the "convolution, batch normalization, and activation" structure to the "batch normalization, activation, and convolution" structure. Make this improvement yourself.
 #
-# That is the pre-activation block above (`BasicBlockV2`). Why it helps: in v1 a ReLU follows every
-# addition, so the signal from an early layer reaches a late one only through a chain of ReLUs. In
-# v2 the output of block $l$ is $x_l + F(x_l)$, so $x_L = x_l + \sum_{i=l}^{L-1} F(x_i)$: an exact
-# identity path. We can check that path: silence each block's residual branch (zero the weights of
-# its last convolution) and a whole v2 network of blocks passes its input through unchanged, negative
-# values included, while the v1 stack clips them.
+# That is the pre-activation block above (`BasicBlockV2`). The argument for it: in v1 a ReLU
+# follows every addition, so the signal from an early layer reaches a late one only through a
+# chain of ReLUs. In v2 the output of block $l$ is $x_l + F(x_l)$, so
+# $x_L = x_l + \sum_{i=l}^{L-1} F(x_i)$: an exact identity path, forward and backward. The
+# follow-up paper measured the gain on very deep nets (a 1001-layer CIFAR net: 4.92% test error
+# with v2 against 7.61% with v1). We test it at a depth we can train here: the CIFAR ResNet-32
+# layout with v1 blocks and with v2 blocks, same data, recipe and seed.
 
 # %%
-def stack(block_class, n=4, width=8):
-    net = nn.HybridSequential()
-    net.add(*[block_class(width, in_channels=width) for _ in range(n)])
-    net.initialize()
-    return net
-
-def silence(net):
-    for blk in net:
-        last_conv = [c for c in blk.body if isinstance(c, nn.Conv2D)][-1]
-        last_conv.weight.set_data(np.zeros(last_conv.weight.shape))
-
-x = np.random.normal(size=(2, 8, 5, 5))
-for name, block_class in (("v1 (conv-BN-ReLU)", gr.BasicBlock), ("v2 (BN-ReLU-conv)", gr.BasicBlockV2)):
-    net = stack(block_class)
-    silence(net)
-    print(f"{name}: max |stack(x) - x| = {float(np.abs(net(x) - x).max()):.3f}")
+rows = []
+for name, block in (("v1: conv-BN-ReLU (BasicBlock)", gr.BasicBlock),
+                    ("v2: BN-ReLU-conv (BasicBlockV2)", gr.BasicBlockV2)):
+    net = gr.get_model("cifar_resnet32" if not QUICK else "cifar_resnet20", block=block)
+    last = fit(net)
+    rows.append({"block": name, "depth": shapes.weighted_depth(net), "params": shapes.count_params(net),
+                 "train acc": round(last["train_acc"], 3), "test acc": round(last["test_acc"], 3)})
+pd.DataFrame(rows).set_index("block")
 
 # %% [markdown]
+# *Answer, from the table above:* at 32 layers the two orderings end level within noise - v1
+# 0.830 test accuracy, v2 0.825 (one seed, 1,000 test images), with v1 slightly ahead in
+# training accuracy (0.840 against 0.816). The pre-activation block's advantage does not show at
+# this depth and length; the follow-up paper's large gains appear at hundreds to a thousand
+# layers, a depth this CPU cannot train.
+
 # ### 5. Why can't we just increase the complexity of functions without bound, even if the function classes are nested?
 #
 # Nesting guarantees a bigger class is *no worse in principle*, not that training finds its best
@@ -198,7 +302,8 @@ fig = Figure(figsize=(5, 3.3), layout="constrained")
 ax = fig.add_subplot()
 ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="parameters (M)")
 ax.plot([p[0] for p in points], [p[2] / 100 for p in points], "s--", label="multiply-adds (x100 M)")
-ax.set(xlabel="depth (weighted layers)", title="CIFAR ResNets: cost grows linearly with depth")
+ax.set(xlabel="depth (weighted layers)", ylabel="millions (see legend)",
+       title="CIFAR ResNets: cost grows linearly with depth")
 ax.grid(True, alpha=0.3)
 ax.legend()
 print(f"depth {points[-1][0]}: {points[-1][1]:.1f}M parameters, {points[-1][2] / 1e3:.2f}G multiply-adds")
@@ -206,10 +311,17 @@ fig
 
 # %% [markdown]
 # Cost grows in proportion to depth, while the paper's accuracy stops improving after 110 layers.
-# Our count for the deepest net printed above can be checked against the paper's 19.4M parameters
-# for its 1202-layer model.
+# Our count for the deepest net, 19.4M parameters for 1202 layers (printed above), is the paper's
+# 19.4M.
+
+# %% [markdown]
+# ## 中文小结
+#
+# 残差思想有许多变体：预激活（v2）块把批量规范化和 ReLU 移到卷积之前，使快捷连接成为贯穿全网的恒等映射；
+# ResNeXt 把瓶颈块中间的 3x3 卷积分成 g 组，分组卷积把该层的参数和计算量都除以 g，
+# 从而用相近的代价换来更宽的中间层。练习部分用真实的 Inception 块与残差块比较了参数、乘加次数和准确率，
+# 代价相近的残差瓶颈块测试准确率 0.743，高于四路 Inception 块的 0.707；去掉 5x5 与汇聚两路后降到 0.665。
+# 实际训练的 32 层 v1 与 v2 网络测试准确率为 0.830 与 0.825，差别在噪声之内，v2 的优势要在上千层时才显现。
 
 # %%
-print(f"{'quick' if QUICK else 'full'} mode: ran in {(time.perf_counter() - T0) / 60:.1f} min, "
-      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
-      f"{os.environ.get('OMP_NUM_THREADS')} OpenMP thread(s)")
+notebook.finish(T0, QUICK)

@@ -96,7 +96,7 @@ def train_command(config):
     return " ".join(["python -m gluon_resnet.train", *best])
 
 
-def test_accuracies(net, data_dir=None, batch_size=500):
+def score_test_set(net, data_dir=None, batch_size=500):
     """(plain, mirror-TTA) accuracy of ``net`` on the 10,000 real test images, and their count."""
     import mxnet as mx
 
@@ -125,7 +125,7 @@ def make_weights(run, folder=None, data_dir=None):
     if config.get("resize") or config.get("subset"):
         raise UserError("shipped weights must come from a run on all 28x28 images (no --resize, no --subset)")
     name, folder = config["model"], Path(folder or WEIGHTS)
-    plain, tta, count = test_accuracies(ckpt.load_model(run), data_dir)
+    plain, tta, count = score_test_set(ckpt.load_model(run), data_dir)
     finished = datetime.datetime.fromtimestamp((Path(run) / ckpt.CHECKPOINT).stat().st_mtime,
                                                datetime.timezone.utc)
     info = {"model": name, "file": f"{name}.params", "sha256": hashlib.sha256(members["params"]).hexdigest(),

@@ -97,7 +97,7 @@ def fake_run(folder, finished=True, **config):
 
 def test_weights_made_from_a_run_load_back(tmp_path, capsys, fashion, monkeypatch):
     # the accuracy figures are checked against the real test set above; here only the files matter
-    monkeypatch.setattr(pretrained, "test_accuracies", lambda net, data_dir=None: (0.25, 0.5, 10000))
+    monkeypatch.setattr(pretrained, "score_test_set", lambda net, data_dir=None: (0.25, 0.5, 10000))
     net = fake_run(tmp_path / "run", lr=0.2)
     assert pretrained.main(["--from-run", str(tmp_path / "run"), "--out", str(tmp_path / "w")]) == 0
     assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'w' / NAME}.params")

@@ -136,16 +136,17 @@ def right_and_wrong(y_true, y_pred, count):
     return np.sort(np.concatenate([right[:count - n_wrong], wrong[:n_wrong]]))
 
 
-def cam_figure(net, images, labels, count=16, batch_size=500):
+def cam_figure(net, images, labels, count=16, batch_size=500, layer=None):
     """The figure ``evaluate --cam`` writes: ``count`` test images (uint8, N x H x W), half of them
-    answered right and half wrong, under their Grad-CAM maps, titled true over predicted label."""
+    answered right and half wrong, under their Grad-CAM maps at ``layer`` (default: the last
+    stage), titled true over predicted label."""
     from .data import ArrayLoader, get_fashion_mnist_labels
     from .evaluate import predict
 
     y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu())
     take = right_and_wrong(y_true, y_pred, count)
     X = images[take][:, None].astype(np.float32) / 255
-    cams, _ = grad_cam(net, X)
+    cams, _ = grad_cam(net, X, layer=layer)
     titles = [f"true {t}\npred {p}" for t, p in zip(get_fashion_mnist_labels(y_true[take]),
                                                      get_fashion_mnist_labels(y_pred[take]))]
     colors = ["tab:green" if y_true[i] == y_pred[i] else "tab:red" for i in take]

@@ -117,4 +117,11 @@ def test_evaluate_cam_writes_right_and_wrong_answers(tmp_path, capsys):
     from PIL import Image
     with Image.open(run / "cam.png") as image:
         assert image.format == "PNG" and image.width > 600
-
+    (run / "cam.png").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(run), "--subset", "200", "--cam-layer", "stage9"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: no layer 'stage9' in this network; choose one of: stem")
+    assert not (run / "cam.png").exists()
+    assert evaluate.main([str(run), "--subset", "200", "--cam-layer", "stage2"]) == 0
+    assert (run / "cam.png").exists()

@@ -227,6 +227,75 @@ def by_pass(model, size, batch_size):
     return figures
 
 
+# ---------------------------------------------------------------------------- --inference
+
+def inference_nets(model, size):
+    """Two hybridized copies of ``model`` holding the same parameters (the shipped weights where there
+    are some), one for batch 1 and one for batch 256, so neither re-plans its static graph per call."""
+    from .models import get_model
+    from .onnx_export import hybrid_twin
+    from .pretrained import shipped
+
+    net = get_model(model, pretrained=model in shipped())
+    if model not in shipped():  # the weights do not change the speed
+        mx.random.seed(0)
+        net.initialize(mx.init.Xavier())
+    net(mx.np.zeros((1, 1, size, size)))  # finish deferred initialisation before copying
+    nets = [net, hybrid_twin(net, model)]
+    for each in nets:
+        each.hybridize(static_alloc=True, static_shape=True)
+    return nets
+
+
+def inference(model, size, steps, rounds, warmup):
+    """Batch-1 latency (median ms over all calls) and batch-256 throughput (median img/s over rounds)
+    of the hybridized MXNet net and of onnxruntime on the same model exported to ONNX. Both run with
+    the same thread count; their rounds alternate, so a busy spell on the machine hits both alike."""
+    import tempfile
+
+    from .onnx_export import export_onnx, run_session, session
+
+    one_net, big_net = inference_nets(model, size)
+    rng = np.random.default_rng(0)
+    one, big = (rng.random((n, 1, size, size), dtype=np.float32) for n in (1, 256))
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(export_onnx(one_net, os.path.join(tmp, "model.onnx"), (1, 1, size, size)))
+    runners = {"mxnet": (lambda X: one_net(X).wait_to_read(), lambda X: big_net(X).wait_to_read(), mx.np.array),
+               "onnxruntime": (lambda X: run_session(sess, X), lambda X: run_session(sess, X), lambda X: X)}
+    latency, throughput = {k: [] for k in runners}, {k: [] for k in runners}
+    for r in range(rounds + 1):  # round 0 warms up
+        for name, (run_one, run_big, to_input) in runners.items():
+            X1, X256 = to_input(one), to_input(big)
+            calls = [timed_steps(lambda: run_one(X1), 1) for _ in range(10 * steps if r else warmup + 1)]
+            seconds = timed_steps(lambda: run_big(X256), steps if r else warmup + 1)
+            if r:
+                latency[name] += calls
+                throughput[name].append(steps * 256 / seconds)
+    figures = {}
+    for name in runners:
+        figures[f"{name}_batch1_median_ms"] = 1000 * statistics.median(latency[name])
+        figures[f"{name}_batch256_img_per_s"] = statistics.median(throughput[name])
+    figures["batch1_ms_mxnet_over_onnxruntime"] = (figures["mxnet_batch1_median_ms"] /
+                                                   figures["onnxruntime_batch1_median_ms"])
+    figures["batch256_img_per_s_onnxruntime_over_mxnet"] = (figures["onnxruntime_batch256_img_per_s"] /
+                                                             figures["mxnet_batch256_img_per_s"])
+    return figures
+
+
+def print_inference(args):
+    """``--inference``: print the CPU, the threads and the figures of ``inference`` as ``name: value``."""
+    from .runtime import cpu_description
+
+    print(f"cpu: {cpu_description()}, {os.environ.get('OMP_NUM_THREADS')} threads for MXNet and onnxruntime")
+    print(f"model: {args.model} at 1x{args.size}x{args.size}")
+    figures = {"load_average_1min": os.getloadavg()[0]}
+    figures.update(inference(args.model, args.size, args.steps, args.rounds, args.warmup))
+    figures["load_average_1min_end"] = os.getloadavg()[0]
+    for name, value in figures.items():
+        print(f"{name}: {value:.2f}")
+    return 0
+
+
 def build_parser():
     p = ArgumentParser(prog="python -m gluon_resnet.bench",
                        description="Measure training throughput (images/second) in one run: compute-only "
@@ -250,6 +319,10 @@ def build_parser():
     p.add_argument("--by-pass", action="store_true",
                    help="also log one step with DNNL_VERBOSE and print oneDNN's milliseconds and GFLOP/s "
                         "for the convolutions' forward, input-gradient and weight-gradient passes")
+    p.add_argument("--inference", action="store_true",
+                   help="measure inference instead: batch-1 latency (median ms over 10 x --steps calls a round) and "
+                        "batch-256 throughput (--steps batches a round) of the hybridized MXNet net and of "
+                        "onnxruntime on the same model exported to ONNX (shipped weights where they exist)")
     p.add_argument("--torch-python", metavar="PYTHON",
                    help="a python with torch installed: also time ../shared/peers/torch_resnet18_step.py")
     return p
@@ -259,6 +332,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     get_model(args.model)  # an unknown --model fails here, in one line, before any timing
+    if args.inference:
+        return print_inference(args)
     figures = {"load_average_1min": os.getloadavg()[0]}
     compute, end_to_end = compute_and_end_to_end(args.model, args.size, args.batch_size, args.steps,
                                                  args.warmup, mx.cpu(), args.rounds)

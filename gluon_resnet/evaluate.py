@@ -70,6 +70,14 @@ def build_parser():
     p.add_argument("--export", action="store_true",
                    help="also write DIR/model-symbol.json and DIR/model-0000.params for deployment "
                         "(reload with mxnet.gluon.SymbolBlock.imports)")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write DIR/model.onnx and check it with onnxruntime on the evaluated images "
+                        "(same class for how many, largest logit difference)")
+    p.add_argument("--cam", action="store_true",
+                   help="also write DIR/cam.png: test images answered right and wrong under their Grad-CAM "
+                        "heat maps (where the network looked), with true and predicted labels")
+    p.add_argument("--cam-layer", metavar="NAME",
+                   help="the layer whose maps --cam weighs, e.g. stage2 (default: the last stage)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="add the scores of each test image's mirror image (default: as the run was trained)")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
@@ -79,7 +87,7 @@ def build_parser():
 
 
 def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False,
-                 tta=None, device="auto"):
+                 tta=None, device="auto", onnx=False, cam=False, cam_layer=None):
     """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict.
 
     ``tta=None`` scores the test set the way the run did (its ``--tta`` setting); ``device`` is
@@ -87,6 +95,9 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     ctx = devices(device)[0]
     meta, _ = ckpt.read_checkpoint(directory)
     net = ckpt.load_model(directory, ctx)
+    if cam and cam_layer:
+        from .explain import split
+        split(net, cam_layer)  # an unknown layer fails here, before anything is written
     data = load_fashion_mnist(data_dir)
     images, labels = balanced_subset(data.test_images, data.test_labels, subset)
     images = resize_images(images, meta["config"].get("resize"))
@@ -103,6 +114,14 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
               "tta": tta}
     if export:
         result["exported"] = ckpt.export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
+    if cam:
+        from .explain import cam_figure
+        result["cam"] = save_figure(cam_figure(net, images, labels, batch_size=batch_size, layer=cam_layer),
+                                    Path(directory) / "cam.png")
+    if onnx:
+        from .onnx_export import export_and_check
+        result["onnx"], result["onnx_parity"] = export_and_check(net, meta["config"], Path(directory) / "model.onnx",
+                                                                 images, batch_size)
     return result
 
 
@@ -110,12 +129,17 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
 def main(argv=None):
     args = build_parser().parse_args(argv)
     result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
-                          args.tta, args.device)
+                          args.tta, args.device, args.onnx, args.cam or bool(args.cam_layer), args.cam_layer)
     print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
           f"on {result['count']} test images{' (with mirror-image test-time augmentation)' if result['tta'] else ''}")
     for name, acc in result["per_class"].items():
         print(f"  {name:<11} {acc:.3f}")
-    written = ["confusion.png", "predictions.png"] + [p.name for p in result.get("exported", [])]
+    if "onnx_parity" in result:
+        check = result["onnx_parity"]
+        print(f"onnxruntime: same class for {check['same_class']} of {check['count']} images, "
+              f"largest logit difference {check['max_abs_diff']:.2g}")
+    written = ["confusion.png", "predictions.png"] + [p.name for p in result.get("exported", [])] + \
+        [Path(result[k]).name for k in ("cam", "onnx") if k in result]
     print(f"wrote {', '.join(str(Path(args.run) / name) for name in written)}")
     return 0
 

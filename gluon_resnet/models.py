@@ -164,20 +164,30 @@ def list_models(ordered=False):
     return names if ordered else sorted(names)
 
 
-def get_model(name, num_classes=10, in_channels=1, **options):
-    """Build a registered network (parameters not yet initialised).
+def get_model(name, num_classes=10, in_channels=1, pretrained=False, **options):
+    """Build a registered network (parameters not yet initialised, unless ``pretrained``).
+
+    ``pretrained=True`` loads the trained weights shipped in the package (see
+    ``gluon_resnet.pretrained``; offline, hash-checked), for the names that have them.
 
     >>> net = get_model("cifar_resnet20", in_channels=3); net.initialize()
     >>> from mxnet import np
     >>> net(np.ones((2, 3, 32, 32))).shape
     (2, 10)
+    >>> get_model("fmnist_resnet8", pretrained=True)(np.zeros((1, 1, 28, 28))).shape
+    (1, 10)
     """
     for what, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UserError(f"{what} must be a whole number of at least 1, not {value!r}")
     builders = {"resnet18_d2l": resnet18_d2l, "simple_residual_cnn": simple_residual_cnn}
     if name in builders:
-        return builders[name](num_classes=num_classes, in_channels=in_channels, **options)
-    if name in ARCHITECTURES:
-        return build(name, num_classes=num_classes, in_channels=in_channels, **options)
-    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        net = builders[name](num_classes=num_classes, in_channels=in_channels, **options)
+    elif name in ARCHITECTURES:
+        net = build(name, num_classes=num_classes, in_channels=in_channels, **options)
+    else:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    if pretrained:
+        from .pretrained import load_pretrained
+        load_pretrained(net, name, num_classes, in_channels)
+    return net

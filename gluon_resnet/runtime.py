@@ -52,3 +52,20 @@ def devices(kind="auto"):
             "--device gpu was asked for but MXNet sees no GPU: install the CUDA build that matches "
             "your driver (e.g. pip install mxnet-cu112==1.9.1 in place of mxnet) or use --device cpu")
     return [mx.cpu()]
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo"):
+    """The CPU in the words the README's figures use, e.g. 'AMD EPYC (2 cores, AVX2)': the model
+    name, the CPUs this process may use, and the widest vector instructions (AVX-512, AVX2)."""
+    import platform
+
+    try:
+        text = open(cpuinfo).read()
+    except OSError:
+        text = ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("model name")), platform.processor() or platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                      if line.startswith("flags")), []))
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    return f"{model} ({', '.join(filter(None, [f'{usable_cpus()} cores', vector]))})"

@@ -82,3 +82,16 @@ def test_the_baseline_child_gets_mxnets_default_threads_unless_told(monkeypatch)
     assert bench.baseline_in_child(default) == 21.5 and seen == [None]
     bench.baseline_in_child(bench.build_parser().parse_args(["--baseline-threads", "2"]))
     assert seen == [None, "2"]
+
+
+def test_bench_inference_times_mxnet_and_onnxruntime_on_the_same_model(run_cli):
+    out = run_cli("gluon_resnet.bench", "--inference", "--model", "fmnist_resnet8", "--size", "28",
+                  "--steps", "1", "--rounds", "2", "--warmup", "0")
+    assert out.returncode == 0, out.stderr
+    cpu, model, *lines = out.stdout.strip().splitlines()
+    assert cpu.startswith("cpu: ") and model == "model: fmnist_resnet8 at 1x28x28"
+    f = {name: float(value) for name, value in (line.split(": ") for line in lines)}
+    for runtime in ("mxnet", "onnxruntime"):
+        assert f[f"{runtime}_batch1_median_ms"] > 0 and f[f"{runtime}_batch256_img_per_s"] > 0
+    assert f["batch1_ms_mxnet_over_onnxruntime"] == pytest.approx(
+        f["mxnet_batch1_median_ms"] / f["onnxruntime_batch1_median_ms"], rel=0.05)

@@ -27,8 +27,8 @@ def committed(name):
     return nbformat.read(CHAPTERS / f"{name}.ipynb", as_version=4)
 
 
-def test_there_are_seven_chapters():
-    assert [n[:2] for n in NAMES] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_there_are_eight_chapters():
+    assert [n[:2] for n in NAMES] == ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 def test_percent_source_becomes_markdown_and_code_cells():

@@ -1,5 +1,6 @@
 """Shipped weights: they score what their manifest says, load offline, and refuse what does not fit."""
 import fnmatch
+import json
 import hashlib
 import shutil
 import tomllib
@@ -14,7 +15,7 @@ from gluon_resnet import pretrained
 from gluon_resnet.errors import UserError
 from gluon_resnet.loop import make_trainer
 from gluon_resnet.models import get_model
-from gluon_resnet.train import DEFAULTS
+from gluon_resnet.run import DEFAULTS, model_spec
 
 from helpers import ROOT
 
@@ -90,8 +91,11 @@ def fake_run(folder, finished=True, **config):
     net.initialize(mx.init.Xavier())
     net(mx.np.zeros((1, 1, 28, 28)))
     config = dict(DEFAULTS, model=NAME, epochs=1, **config)
-    ckpt.save_checkpoint(folder, net, make_trainer(net), {"epoch": 1, "config": config, "history": []})
-    ckpt.write_metrics(folder, config, {"cpus": 2}, [{"epoch": 1, "seconds": 90.0}], finished)
+    ckpt.save_checkpoint(folder, net, make_trainer(net),
+                         {"epoch": 1, "model": model_spec(config), "config": config, "history": []})
+    metrics = {"config": config, "environment": {"cpus": 2}, "history": [{"epoch": 1, "seconds": 90.0}],
+               "finished": finished}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
     return net
 
 

@@ -10,6 +10,8 @@ ResNet-18 at 1x96x96, batch 128):
   (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
 - ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
 - the ratios between them, and the load average, since other work on the machine slows every figure;
+- the CPU (``cpu``, ``cpu_model``, ``cpu_cores``, ``omp_threads``, ``onednn_isa``: see ``runtime.cpu_info``),
+  since the same step runs about 2.5x faster with oneDNN's AVX-512 kernels than with its AVX2 ones;
 - a roofline: the step's floating-point work (``train_gflop_per_step``: forward, input-gradient and
   weight-gradient convolutions and dense layers), the rate the compute-only step achieves, and MXNet's
   own float32 matrix product on this machine (``matmul_gflop_per_s``) as the practical ceiling;
@@ -282,11 +284,19 @@ def inference(model, size, steps, rounds, warmup):
     return figures
 
 
+def print_cpu(threads_for="MXNet"):
+    """The lines that say which CPU the figures below them came from (``runtime.cpu_info``)."""
+    from .runtime import cpu_description, cpu_info
+
+    cpu = cpu_info()
+    print(f"cpu: {cpu_description(cpu)}, {cpu['threads']} threads for {threads_for}")
+    print(f"cpu_model: {cpu['model']}\ncpu_cores: {cpu['cores']}\nomp_threads: {cpu['threads']}\n"
+          f"onednn_isa: {cpu['isa']}")
+
+
 def print_inference(args):
     """``--inference``: print the CPU, the threads and the figures of ``inference`` as ``name: value``."""
-    from .runtime import cpu_description
-
-    print(f"cpu: {cpu_description()}, {os.environ.get('OMP_NUM_THREADS')} threads for MXNet and onnxruntime")
+    print_cpu("MXNet and onnxruntime")
     print(f"model: {args.model} at 1x{args.size}x{args.size}")
     figures = {"load_average_1min": os.getloadavg()[0]}
     figures.update(inference(args.model, args.size, args.steps, args.rounds, args.warmup))
@@ -357,6 +367,7 @@ def main(argv=None):
         figures.update(torch_nchw_img_per_s=nchw, torch_channels_last_img_per_s=last,
                        compute_over_torch_best=compute / max(nchw, last))
     figures["load_average_1min_end"] = os.getloadavg()[0]
+    print_cpu()
     for name, value in figures.items():
         print(f"{name}: {value:.2f}")
     return 0

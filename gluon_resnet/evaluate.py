@@ -18,12 +18,12 @@ from .plots import plot_confusion, save_figure, show_images
 from .runtime import devices
 
 
-def predict(net, data_iter, ctx, tta=False):
-    """True and predicted labels over ``data_iter`` as two int arrays (``tta``: see ``loop.scores``)."""
+def predict(net, data_iter, ctx, tta=False, shifts=0):
+    """True and predicted labels over ``data_iter`` as two int arrays (``tta``, ``shifts``: see ``loop.scores``)."""
     true, pred = [], []
     for X, y in data_iter:
         true.append(y.asnumpy())
-        pred.append(scores(net, X.as_in_ctx(ctx), tta).argmax(axis=1).asnumpy())
+        pred.append(scores(net, X.as_in_ctx(ctx), tta, shifts).argmax(axis=1).asnumpy())
     return np.concatenate(true).astype(np.int64), np.concatenate(pred).astype(np.int64)
 
 
@@ -80,6 +80,9 @@ def build_parser():
                    help="the layer whose maps --cam weighs, e.g. stage2 (default: the last stage)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="add the scores of each test image's mirror image (default: as the run was trained)")
+    p.add_argument("--tta-shifts", type=number(int, "--tta-shifts", 0, 4), metavar="S",
+                   help="also add the scores of copies moved S pixels down-right and up-left "
+                        "(default: as the run's last epoch scored them)")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: the first GPU MXNet sees, else the CPU (default: %(default)s)")
@@ -87,10 +90,11 @@ def build_parser():
 
 
 def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False,
-                 tta=None, device="auto", onnx=False, cam=False, cam_layer=None):
+                 tta=None, device="auto", onnx=False, cam=False, cam_layer=None, tta_shifts=None):
     """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict.
 
-    ``tta=None`` scores the test set the way the run did (its ``--tta`` setting); ``device`` is
+    ``tta=None`` and ``tta_shifts=None`` score the test set the way the run did (its ``--tta`` and
+    ``--tta-shifts``; the checkpoint holds the raw weights, also of an ``--ema`` run); ``device`` is
     chosen as ``train --device`` chooses (``runtime.devices``), and the first one is used."""
     ctx = devices(device)[0]
     meta, _ = ckpt.read_checkpoint(directory)
@@ -102,7 +106,8 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     images, labels = balanced_subset(data.test_images, data.test_labels, subset)
     images = resize_images(images, meta["config"].get("resize"))
     tta = meta["config"].get("tta", False) if tta is None else tta
-    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), ctx, tta)
+    shifts = meta["config"].get("tta_shifts", 0) if tta_shifts is None else tta_shifts
+    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts)
     matrix = confusion_matrix(y_true, y_pred)
     save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{meta['config']['model']}, epoch {meta['epoch']}"),
                 Path(directory) / "confusion.png")
@@ -111,7 +116,7 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
                 Path(directory) / "predictions.png")
     result = {"epoch": meta["epoch"], "test_acc": float((y_true == y_pred).mean()),
               "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true),
-              "tta": tta}
+              "tta": tta, "tta_shifts": shifts}
     if export:
         result["exported"] = ckpt.export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
     if cam:
@@ -129,9 +134,12 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
 def main(argv=None):
     args = build_parser().parse_args(argv)
     result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
-                          args.tta, args.device, args.onnx, args.cam or bool(args.cam_layer), args.cam_layer)
+                          args.tta, args.device, args.onnx, args.cam or bool(args.cam_layer), args.cam_layer,
+                          args.tta_shifts)
+    how = " (with mirror-image test-time augmentation)" if result["tta"] else ""
+    how += f" (and copies shifted by {result['tta_shifts']} px)" if result["tta_shifts"] else ""
     print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
-          f"on {result['count']} test images{' (with mirror-image test-time augmentation)' if result['tta'] else ''}")
+          f"on {result['count']} test images{how}")
     for name, acc in result["per_class"].items():
         print(f"  {name:<11} {acc:.3f}")
     if "onnx_parity" in result:

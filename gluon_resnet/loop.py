@@ -7,6 +7,7 @@ In Python::
 returns one dict per epoch (epoch, train_loss, train_acc, test_acc, examples_per_sec, seconds).
 Nothing here knows about the command line; ``python -m gluon_resnet.train`` drives it.
 """
+import contextlib
 import hashlib
 import math
 import sys
@@ -121,20 +122,34 @@ def split(X, y, ctxs):
             gluon.utils.split_and_load(y, ctxs, even_split=False))
 
 
-def scores(net, X, tta=False):
+def scores(net, X, tta=False, shifts=0):
     """The class scores (logits) of batch ``X``; with ``tta`` (test-time augmentation), the sum of
     the scores of each image and of its mirror image, which the flip-trained nets get right more often.
+    ``shifts=s`` adds the scores of copies moved ``s`` pixels down-right and up-left (zero-filled,
+    like the background), as crop-trained nets have seen; with ``tta`` each copy is mirrored too.
 
     >>> net = lambda X: X.reshape(len(X), -1)
     >>> X = np.array([[[[1., 2.]]]])
     >>> scores(net, X).tolist(), scores(net, X, tta=True).tolist()
     ([[1.0, 2.0]], [[3.0, 3.0]])
+    >>> total = lambda X: X.sum(axis=(2, 3))  # each shifted copy loses a row and a column: 9 + 4 + 4
+    >>> scores(total, np.ones((1, 1, 3, 3)), shifts=1).tolist()
+    [[17.0]]
     """
-    out = net(X)
-    return out + net(np.flip(X, axis=3)) if tta else out
+    views = [X]
+    if shifts:
+        h, w = X.shape[2:]
+        padded = np.pad(X, ((0, 0), (0, 0), (shifts, shifts), (shifts, shifts)))
+        views += [padded[:, :, :h, :w], padded[:, :, 2 * shifts:, 2 * shifts:]]
+    if tta:
+        views += [np.flip(view, axis=3) for view in views]
+    out = net(views[0])
+    for view in views[1:]:
+        out = out + net(view)
+    return out
 
 
-def accuracy_sums(net, data_iter, ctx, tta=False):
+def accuracy_sums(net, data_iter, ctx, tta=False, shifts=0):
     """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device.
 
     Counted here because ``mx.metric.Accuracy`` (MXNet 1.9) takes only legacy NDArrays, not the
@@ -143,7 +158,7 @@ def accuracy_sums(net, data_iter, ctx, tta=False):
     correct, seen = 0.0, 0
     for X, y in data_iter:
         X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
-        correct += float((scores(net, X, tta).argmax(axis=1).astype(y.dtype) == y).sum())
+        correct += float((scores(net, X, tta, shifts).argmax(axis=1).astype(y.dtype) == y).sum())
         seen += y.size
     return correct, seen
 
@@ -151,9 +166,10 @@ def accuracy_sums(net, data_iter, ctx, tta=False):
 # ---------------------------------------------------------------------------- the loop
 
 def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, progress=None,
-                should_stop=None, guard=None):
+                should_stop=None, guard=None, after_step=None):
     """One pass over ``train_iter``: (loss sum, correct, seen). ``guard`` (a ``LossGuard``; default:
-    NaN/inf only) raises ``Diverged``; ``should_stop()`` true after a batch raises KeyboardInterrupt."""
+    NaN/inf only) raises ``Diverged``; ``should_stop()`` true after a batch raises KeyboardInterrupt.
+    ``after_step(batch)`` runs after each update (the weight average's hook, ``ema.WeightAverage``)."""
     guard = guard or LossGuard(None)
     loss_sum, correct, seen = 0.0, 0.0, 0
     for batch, (X, y) in enumerate(train_iter):
@@ -170,6 +186,8 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, prog
         batch_loss = sum(float(s) for s in loss_sums)
         guard.check(batch_loss / X.shape[0], epoch, batch)
         trainer.step(X.shape[0])
+        if after_step is not None:
+            after_step(epoch * len(train_iter) + batch)
         loss_sum += batch_loss
         correct += sum(float(h) for h in hits)
         seen += X.shape[0]
@@ -194,13 +212,16 @@ def start(net, ctxs, resume, seed):
 def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None, *,
           optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
           label_smoothing=0.0, hybridize=True, seed=None, progress=False, tta=False, should_stop=None,
-          cluster=None, resume=None, save=None, max_loss_ratio=1000.0):
+          cluster=None, resume=None, save=None, max_loss_ratio=1000.0, ema=None, tta_shifts=0):
     """Train ``net``; return one dict per epoch and call ``on_epoch(row)`` after each.
 
     ``ctx`` is a device or a list of them (each batch is split across the list); ``cluster``
     (``distributed.connect``) the kvstore. ``should_stop()`` is asked after every batch; when it
     returns true the loop raises ``KeyboardInterrupt``. ``max_loss_ratio``: see ``LossGuard``
-    (None: stop on NaN/inf only). ``tta`` scores the test set with mirror images (see ``scores``).
+    (None: stop on NaN/inf only). ``tta`` scores the test set with mirror images (see ``scores``);
+    ``tta_shifts`` adds shifted copies in the last epoch's scoring only (two or four more passes).
+    ``ema`` (an ``ema.WeightAverage`` of ``net``) is updated after every step, and the test set
+    scores the averaged weights; the raw ones go on training and are what ``save`` keeps.
 
     ``save(net, trainer, history)`` keeps each finished epoch (``run.Saver`` writes a run folder).
     ``resume`` continues a saved run: any object with ``history`` (the rows of the epochs done),
@@ -223,8 +244,9 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=N
             mx.random.seed(seed + epoch)  # any random op in the net repeats on resume
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
+        shifts = tta_shifts if epoch + 1 == num_epochs else 0
         row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing,
-                        progress, tta, should_stop, guard)
+                        progress, tta, should_stop, guard, ema, shifts)
         row["lr"] = sched((epoch + 1) * steps) if sched else lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
@@ -239,18 +261,20 @@ def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=N
 
 
 def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing=0.0,
-              progress=False, tta=False, should_stop=None, guard=None):
-    """Train one epoch, then measure test accuracy; the row ``train()`` returns for it."""
+              progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=0):
+    """Train one epoch, then measure test accuracy (of the averaged weights, given ``ema``); the row
+    ``train()`` returns for it."""
     bar = tqdm(total=len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}", unit="batch",
                leave=False, file=sys.stderr, disable=not progress)
     begin = time.perf_counter()
     try:
         loss_sum, correct, seen = train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing, bar,
-                                              should_stop, guard)
+                                              should_stop, guard, ema.update if ema else None)
     finally:
         bar.close()
     train_seconds = time.perf_counter() - begin
-    test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta)
+    with ema.applied() if ema else contextlib.nullcontext():
+        test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta, shifts)
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
            "seconds": time.perf_counter() - begin}

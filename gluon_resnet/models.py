@@ -7,7 +7,8 @@ entry per name; ``get_model(name)`` builds any of them, and the lesson's own Res
 from mxnet.gluon import nn
 
 from .blocks import (BasicBlock, BasicBlockV2, Bottleneck, BottleneckV2, HybridResidual,
-                     ResNeXtBlock, Residual, SimpleResidual, _PreActivation, conv, sequence)
+                     ResNeXtBlock, Residual, SimpleResidual, _PostActivation, _PreActivation, conv,
+                     sequence)
 from .errors import UserError
 
 D2L_STAGES = ((2, 64), (2, 128), (2, 256), (2, 512))
@@ -70,7 +71,9 @@ class ResNet(nn.HybridBlock):
     ``layer_dims`` gives the blocks per stage (Keras tutorials' form); ``channels`` each stage's
     base width (default: 64, 128, 256, 512 after an ImageNet stem, 16, 32, 64 after a CIFAR one).
     Each stage but the first halves height and width in its first block. Pre-activation blocks
-    get the final BN-ReLU they need before pooling. Extra options go to every block.
+    get the final BN-ReLU they need before pooling. ``zero_init=True`` starts the last BN scale
+    (gamma) of every post-activation block at zero, so that each block begins as its shortcut alone
+    (Goyal et al., 2017). Extra options go to every block.
 
     >>> from mxnet import np
     >>> net = ResNet(layer_dims=[2, 2, 2, 2]); net.initialize()
@@ -79,7 +82,7 @@ class ResNet(nn.HybridBlock):
     """
 
     def __init__(self, layer_dims=(2, 2, 2, 2), channels=None, block=BasicBlock, stem="imagenet",
-                 num_classes=10, in_channels=1, **block_options):
+                 num_classes=10, in_channels=1, zero_init=False, **block_options):
         super().__init__()
         channels = channels or STEM_CHANNELS.get(stem, ())
         if len(channels) != len(layer_dims):
@@ -96,6 +99,15 @@ class ResNet(nn.HybridBlock):
             self._add("post", sequence(nn.BatchNorm(in_channels=width), nn.Activation("relu")))
         self._add("pool", nn.GlobalAvgPool2D())
         self._add("fc", nn.Dense(num_classes, in_units=width))
+        if zero_init:
+            for blk in self.blocks():
+                blk.body[-1].gamma.init = "zeros"  # wins over the initializer given to initialize()
+
+    def blocks(self):
+        """The residual blocks whose body ends in a BN (the post-activation BasicBlock and Bottleneck)."""
+        stages = [getattr(self, name) for name in self.layer_names if name.startswith("stage")]
+        return [blk for stage in stages for blk in stage
+                if isinstance(blk, _PostActivation) and isinstance(blk.body[-1], nn.BatchNorm)]
 
     def _add(self, name, layer):
         setattr(self, name, layer)  # registers the child under this name
@@ -139,6 +151,10 @@ def _family():
     # for 28x28 Fashion-MNIST. Against resnet18_d2l at 28x28: 36x fewer parameters, 3x fewer
     # multiply-adds, and about 6x the training throughput on 2 CPU cores. The net of `--preset fast`.
     arch["fmnist_resnet8"] = dict(block=BasicBlock, layer_dims=(1, 1, 1), stem="small")
+    # The same walk 1.5x as wide (48, 96, 192 channels): 2.2x the parameters and multiply-adds, and
+    # about half the training throughput on 2 AVX2 cores (README: `--preset best`).
+    arch["fmnist_resnet8_wide"] = dict(block=BasicBlock, layer_dims=(1, 1, 1), stem="small",
+                                       channels=(48, 96, 192))
     return arch
 
 
@@ -152,6 +168,19 @@ def build(name, num_classes=10, in_channels=1, imperative=False, **options):
     until ``hybridize()`` is called.
     """
     return ResNet(num_classes=num_classes, in_channels=in_channels, **{**ARCHITECTURES[name], **options})
+
+
+def exclude_from_weight_decay(net):
+    """Set ``wd_mult = 0`` on every BN scale and shift and every bias of ``net``; return their names.
+
+    Weight decay is there to keep the convolution and dense weights small; on BN's gamma and beta
+    and on biases it only pulls each channel's scale and offset towards zero.
+    """
+    params = net.collect_params()
+    names = [name for name in params if name.endswith(("gamma", "beta", "bias"))]
+    for name in names:
+        params[name].wd_mult = 0.0
+    return names
 
 
 def list_models(ordered=False):

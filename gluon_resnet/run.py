@@ -24,7 +24,7 @@ from . import checkpoint as ckpt
 from .errors import UserError
 from .files import replacing
 from .plots import plot_history
-from .runtime import usable_cpus
+from .runtime import cpu_info, usable_cpus
 
 # A preset fills in defaults; flags given on the command line still win.
 PRESETS = {
@@ -43,7 +43,8 @@ PRESETS = {
 }
 DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize=None,
                 optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-                label_smoothing=0.0, crop_pad=0, flip=False, tta=False, subset=None, seed=0, imperative=False)
+                label_smoothing=0.0, crop_pad=0, flip=False, tta=False, subset=None, seed=0, imperative=False,
+                erase=0.0, ema=0.0, tta_shifts=0, zero_init=False, wd_bn_bias=True)
 # What defines a run (saved with it; --resume refuses flags that change it).
 RECIPE = tuple(DEFAULTS)
 NUM_CLASSES = 10  # Fashion-MNIST
@@ -57,6 +58,22 @@ def recipe(args):
 def model_spec(config):
     """What ``get_model`` needs to build the run's network again (kept in the checkpoint)."""
     return {"name": config["model"], "num_classes": NUM_CLASSES, "imperative": config["imperative"]}
+
+
+def build_net(config):
+    """The run's network, not yet initialised: ``model_spec``'s, with ``zero_init`` (the last BN
+    scale of each block starts at 0) and ``wd_bn_bias=False`` (no weight decay on BN and biases)."""
+    from .models import ARCHITECTURES, exclude_from_weight_decay, get_model
+
+    spec = model_spec(config)
+    options = {"zero_init": True} if config["zero_init"] else {}
+    if options and (spec["name"] not in ARCHITECTURES or not get_model(spec["name"], **options).blocks()):
+        raise UserError(f"--zero-init needs a registry ResNet with post-activation blocks (BasicBlock, "
+                        f"Bottleneck); {spec['name']} has none: leave out --zero-init")
+    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"], **options)
+    if not config["wd_bn_bias"]:
+        exclude_from_weight_decay(net)
+    return net
 
 
 # ---------------------------------------------------------------------------- the folder
@@ -163,8 +180,9 @@ def extended_epochs(args, wanted, done):
 # ---------------------------------------------------------------------------- saving each epoch
 
 def environment(ctxs):
-    """Where a run happened: versions, threads, devices and the machine's load when it started."""
-    return {"python": platform.python_version(), "mxnet": mx.__version__, "numpy": numpy.__version__,
+    """Where a run happened: versions, threads, devices, the CPU (``runtime.cpu_info``: model, cores,
+    oneDNN's instruction set) and the machine's load when it started."""
+    return {"cpu": cpu_info(), "python": platform.python_version(), "mxnet": mx.__version__, "numpy": numpy.__version__,
             "platform": platform.platform(), "usable_cpus": usable_cpus(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "devices": [str(c) for c in ctxs], "load_average": list(os.getloadavg())}

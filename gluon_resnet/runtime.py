@@ -54,18 +54,104 @@ def devices(kind="auto"):
     return [mx.cpu()]
 
 
-def cpu_description(cpuinfo="/proc/cpuinfo"):
-    """The CPU in the words the README's figures use, e.g. 'AMD EPYC (2 cores, AVX2)': the model
-    name, the CPUs this process may use, and the widest vector instructions (AVX-512, AVX2)."""
+# ---------------------------------------------------------------------------- which CPU a figure came from
+
+# oneDNN's names for the x86 instruction sets its kernels are built for, richest first, and the
+# /proc/cpuinfo flags each one needs (after oneDNN's cpu_isa_traits).
+ISA_FLAGS = (("avx512_core_bf16", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}),
+             ("avx512_core_vnni", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}),
+             ("avx512_core", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}),
+             ("avx2", {"avx2", "fma"}), ("avx", {"avx"}), ("sse41", {"sse4_1"}))
+
+# One small convolution in a child process, run with DNNL_VERBOSE=1: oneDNN logs the kernel it chose.
+_ONEDNN_PROBE = ("import gluon_resnet, mxnet as mx\n"
+                 "mx.nd.Convolution(mx.nd.ones((1, 8, 8, 8)), mx.nd.ones((8, 8, 3, 3)), kernel=(3, 3),"
+                 " num_filter=8, no_bias=True).wait_to_read()\n")
+
+
+def isa_from_flags(flags):
+    """oneDNN's name for the richest instruction set the CPU ``flags`` allow.
+
+    >>> isa_from_flags({"avx", "avx2", "fma", "sse4_1"})
+    'avx2'
+    >>> isa_from_flags({"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"})
+    'avx512_core_bf16'
+    """
+    return next((name for name, need in ISA_FLAGS if need <= set(flags)), "unknown")
+
+
+def isa_from_onednn_log(text):
+    """The instruction set of the first convolution kernel in a ``DNNL_VERBOSE`` log ('jit:avx2' -> 'avx2');
+    None where no kernel names one (a 'gemm:jit' or 'ref:any' kernel does not).
+
+    >>> isa_from_onednn_log("dnnl_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,...")
+    'avx512_core'
+    """
+    for line in text.splitlines():
+        fields = line.split(",")
+        if fields[:4] == ["dnnl_verbose", "exec", "cpu", "convolution"] and ":" in fields[4]:
+            isa = fields[4].split(":", 1)[1]
+            if isa.startswith(("sse", "avx", "amx")):
+                return isa
+    return None
+
+
+def read_cpuinfo(path="/proc/cpuinfo"):
+    """(model name, set of flags) of the first CPU in ``path``; (platform.processor(), empty set) without one."""
     import platform
 
     try:
-        text = open(cpuinfo).read()
+        text = open(path).read()
     except OSError:
         text = ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                  if line.startswith("model name")), platform.processor() or platform.machine())
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
-                      if line.startswith("flags")), []))
-    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
-    return f"{model} ({', '.join(filter(None, [f'{usable_cpus()} cores', vector]))})"
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    return model, set(fields.get("flags", "").split())
+
+
+_CPU = {}
+
+
+def cpu_info():
+    """The CPU a figure came from: ``model``, ``cores`` this process may use, OpenMP ``threads``, and
+    ``isa``, the instruction set of oneDNN's kernels ('avx2', 'avx512_core', 'avx512_core_bf16', ...).
+
+    The ISA is what oneDNN itself picks: a child process runs one small convolution with
+    ``DNNL_VERBOSE=1`` and the kernel's name says it (``isa_source`` 'onednn'). Where that fails,
+    the richest set the /proc/cpuinfo flags allow, in oneDNN's names (``isa_source`` 'cpuinfo').
+    Measured once per process (the child takes a second or two).
+    """
+    import subprocess
+    import sys
+
+    if not _CPU:
+        model, flags = read_cpuinfo()
+        env = dict(os.environ, DNNL_VERBOSE="1", OMP_NUM_THREADS="1")
+        try:
+            log = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True,
+                                 env=env, timeout=120).stdout
+        except (OSError, subprocess.SubprocessError):
+            log = ""
+        isa = isa_from_onednn_log(log)
+        _CPU.update(model=model, cores=usable_cpus(), threads=int(os.environ.get("OMP_NUM_THREADS") or 0),
+                    isa=isa or isa_from_flags(flags), isa_source="onednn" if isa else "cpuinfo")
+    return dict(_CPU)
+
+
+def cpu_description(info=None):
+    """The CPU in the words the README's figures use: model, cores, and oneDNN's instruction set.
+
+    >>> cpu_description({"model": "AMD EPYC 9R14", "cores": 2, "threads": 2, "isa": "avx512_core_bf16"})
+    'AMD EPYC 9R14 (2 cores, avx512_core_bf16)'
+    >>> cpu_description({"model": "AMD EPYC", "cores": 2, "threads": 1, "isa": "avx2"})
+    'AMD EPYC (1 thread on 2 cores, avx2)'
+    """
+    info = info or cpu_info()
+    cores = f"{info['cores']} core{'s' if info['cores'] != 1 else ''}"
+    if info["threads"] and info["threads"] != info["cores"]:
+        cores = f"{info['threads']} thread{'s' if info['threads'] != 1 else ''} on {cores}"
+    return f"{info['model']} ({cores}, {info['isa']})"

@@ -130,7 +130,7 @@ def table_setting(name):
     """The input shape and classes a model is shown with in the README table."""
     if name.startswith("cifar_"):
         return (1, 3, 32, 32), 10
-    if name in ("simple_residual_cnn", "fmnist_resnet8"):
+    if name == "simple_residual_cnn" or name.startswith("fmnist_"):
         return (1, 1, 28, 28), 10
     if name == "resnet18_d2l":
         return (1, 1, 224, 224), 10

@@ -13,9 +13,10 @@ from .cli import ArgumentParser, friendly, number
 from .data import load_data_fashion_mnist
 from .errors import UserError
 from .loop import Diverged, train
-from .models import get_model, list_models
+from .ema import WeightAverage
+from .models import list_models
 from .run import DEFAULTS, PRESETS, RECIPE
-from .runtime import devices
+from .runtime import cpu_description, devices
 
 
 # ---------------------------------------------------------------------------- the flags
@@ -54,6 +55,22 @@ def build_parser():
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="test-time augmentation: score each test image and its mirror image and add the "
                         "scores (default: off; evaluate uses the run's setting)")
+    p.add_argument("--erase", type=number(float, "--erase", 0, 1), metavar="P",
+                   help="augment: random erasing, fill one random rectangle (2-40%% of the image) of a share "
+                        "P of each batch with noise (default: 0 = off)")
+    p.add_argument("--tta-shifts", type=number(int, "--tta-shifts", 0, 4), metavar="S",
+                   help="test-time augmentation: also score copies moved S pixels down-right and up-left "
+                        "(mirrored too with --tta), in the last epoch only (default: 0 = off)")
+    p.add_argument("--ema", type=number(float, "--ema", 0, 1, high_open=True), metavar="DECAY",
+                   help="score an exponential moving average of the weights, updated every 5 steps with "
+                        "this decay, e.g. 0.99 (default: 0 = off; the checkpoint keeps the raw weights, and "
+                        "--resume starts the average afresh)")
+    p.add_argument("--zero-init", action=argparse.BooleanOptionalAction, default=None,
+                   help="start the last BN scale of every residual block at zero, so that each block starts "
+                        "as its shortcut (registry ResNets with post-activation blocks; default: off)")
+    p.add_argument("--wd-bn-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply --wd to BN scales and shifts and to biases as well (default: on; "
+                        "--no-wd-bn-bias decays only the convolution and dense weights)")
     p.add_argument("--resize", type=number(int, "--resize", 8, 512),
                    help="resize the 28x28 images to SIZE x SIZE once (the lesson uses 96; default: keep 28)")
     p.add_argument("--subset", type=number(int, "--subset", 10), metavar="N",
@@ -124,10 +141,10 @@ def main(argv=None):
         ctxs = choose_devices(args)
         train_iter, test_iter = load_data_fashion_mnist(                  # data
             args.batch_size, args.resize, args.data_dir, seed=args.seed, subset=args.subset,
-            augment=Augment(args.crop_pad, args.flip) or None)
+            augment=Augment(args.crop_pad, args.flip, args.erase) or None)
         train_iter = distributed.shard(train_iter, cluster)               # this worker's shard
-        spec = run.model_spec(run.recipe(args))                           # model
-        net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])
+        net = run.build_net(run.recipe(args))                             # model
+        ema = WeightAverage(net, args.ema) if args.ema else None
         saver = run.Saver(folder, run.recipe(args), run.environment(ctxs), resume.epoch if resume else 0) \
             if folder else None
         if resume:
@@ -142,7 +159,8 @@ def main(argv=None):
                     warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                     hybridize=not args.imperative, seed=args.seed, tta=args.tta,
                     progress=not args.quiet and sys.stderr.isatty(), should_stop=lambda: bool(caught),
-                    cluster=cluster, resume=resume, save=saver, max_loss_ratio=1000.0 if args.loss_guard else None)
+                    cluster=cluster, resume=resume, save=saver, max_loss_ratio=1000.0 if args.loss_guard else None,
+                    ema=ema, tta_shifts=args.tta_shifts)
         except KeyboardInterrupt:
             return run.interrupted(folder and args.out, saver.saved if saver else 0, caught)
         except Diverged as err:
@@ -157,7 +175,7 @@ def check_agreement(net, log):
 
 
 def summarize(history, ctxs, out, cluster, log=print):
-    """The d2l-style closing lines (and where the run was saved)."""
+    """The d2l-style closing lines (and where the run was saved); the speed line names the CPU."""
     if out:
         log(f"saved {out}/metrics.json, {out}/curves.png and {out}/checkpoint.zip")
     last = history[-1]
@@ -165,8 +183,10 @@ def summarize(history, ctxs, out, cluster, log=print):
         f"test acc {last['test_acc']:.3f}")
     speed = sum(r["examples_per_sec"] for r in history) / len(history)
     together = f" (about {speed * cluster.num_workers:.0f} for all {cluster.num_workers} workers)"
-    log(f"{speed:.1f} examples/sec on {', '.join(str(c) for c in ctxs)}"
-        + (together if cluster.num_workers > 1 else ""))
+    where = ", ".join(str(c) for c in ctxs)
+    if all(c.device_type == "cpu" for c in ctxs):
+        where += f" ({cpu_description()})"
+    log(f"{speed:.1f} examples/sec on {where}" + (together if cluster.num_workers > 1 else ""))
     return 0
 
 

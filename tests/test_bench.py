@@ -1,12 +1,29 @@
 import pytest
 
+from gluon_resnet.runtime import cpu_info
+
+TEXT = ("cpu", "cpu_model", "onednn_isa")
+
+
+def _figures(stdout):
+    """The numeric ``name: value`` lines of bench's output (the CPU lines are text)."""
+    lines = dict(line.split(": ", 1) for line in stdout.strip().splitlines())
+    return {name: float(value) for name, value in lines.items() if name not in TEXT}
+
+
+def _says_which_cpu(stdout):
+    text = dict(line.split(": ", 1) for line in stdout.strip().splitlines())
+    assert text["onednn_isa"] == cpu_info()["isa"] and text["cpu"].startswith(cpu_info()["model"])
+    assert text["cpu_model"] == cpu_info()["model"] and int(text["cpu_cores"]) == cpu_info()["cores"]
+    assert int(text["omp_threads"]) >= 1
+
 
 def test_bench_prints_every_figure_as_name_value(run_cli):
     out = run_cli("gluon_resnet.bench", "--size", "16", "--batch-size", "8", "--steps", "1",
                   "--warmup", "1", "--rounds", "2", "--workers", "0")
     assert out.returncode == 0, out.stderr
-    figures = dict(line.split(": ") for line in out.stdout.strip().splitlines())
-    figures = {name: float(value) for name, value in figures.items()}
+    figures = _figures(out.stdout)
+    _says_which_cpu(out.stdout)
     for name in ("compute_step_img_per_s", "end_to_end_img_per_s", "d2l_baseline_img_per_s"):
         assert figures[name] > 0
     assert abs(figures["end_to_end_over_compute"]
@@ -23,7 +40,7 @@ def test_bench_roofline_figures_agree_with_each_other(run_cli):
     out = run_cli("gluon_resnet.bench", "--size", "16", "--batch-size", "8", "--steps", "1",
                   "--warmup", "1", "--rounds", "1", "--no-baseline")
     assert out.returncode == 0, out.stderr
-    f = {name: float(value) for name, value in (line.split(": ") for line in out.stdout.strip().splitlines())}
+    f = _figures(out.stdout)
     assert f["matmul_gflop_per_s"] > 1
     # printed with two decimals, so compare loosely
     assert f["compute_gflop_per_s"] == pytest.approx(
@@ -48,7 +65,7 @@ def test_bench_by_pass_splits_the_convolution_time_from_onednn_log(run_cli):
     out = run_cli("gluon_resnet.bench", "--size", "16", "--batch-size", "8", "--steps", "1",
                   "--warmup", "0", "--rounds", "1", "--no-baseline", "--by-pass")
     assert out.returncode == 0, out.stderr
-    f = {name: float(value) for name, value in (line.split(": ") for line in out.stdout.strip().splitlines())}
+    f = _figures(out.stdout)
     for name in ("conv_forward", "conv_input_grad", "conv_weight_grad"):
         assert f[f"{name}_ms"] > 0 and f[f"{name}_gflop_per_s"] > 0
     # the forward and weight-gradient passes do the same work; the input gradient skips the stem
@@ -88,9 +105,9 @@ def test_bench_inference_times_mxnet_and_onnxruntime_on_the_same_model(run_cli):
     out = run_cli("gluon_resnet.bench", "--inference", "--model", "fmnist_resnet8", "--size", "28",
                   "--steps", "1", "--rounds", "2", "--warmup", "0")
     assert out.returncode == 0, out.stderr
-    cpu, model, *lines = out.stdout.strip().splitlines()
-    assert cpu.startswith("cpu: ") and model == "model: fmnist_resnet8 at 1x28x28"
-    f = {name: float(value) for name, value in (line.split(": ") for line in lines)}
+    assert "model: fmnist_resnet8 at 1x28x28" in out.stdout.splitlines()
+    _says_which_cpu(out.stdout)
+    f = _figures(out.stdout.replace("model: fmnist_resnet8 at 1x28x28\n", ""))
     for runtime in ("mxnet", "onnxruntime"):
         assert f[f"{runtime}_batch1_median_ms"] > 0 and f[f"{runtime}_batch256_img_per_s"] > 0
     assert f["batch1_ms_mxnet_over_onnxruntime"] == pytest.approx(

@@ -63,3 +63,17 @@ def test_tta_adds_the_scores_of_the_mirror_images(run_dir):
     both = net(mx.np.array(X)).asnumpy() + net(mx.np.array(X[..., ::-1].copy())).asnumpy()
     assert result["tta"] is True
     assert result["test_acc"] == pytest.approx((both.argmax(axis=1) == labels).mean())
+
+
+def test_shifted_copies_are_scored_when_asked_and_as_the_run_did_otherwise(run_dir):
+    assert evaluate.evaluate_run(run_dir, subset=100)["tta_shifts"] == 0  # the run had none
+    result = evaluate.evaluate_run(run_dir, subset=100, tta=False, tta_shifts=1)
+    net = ckpt.load_model(run_dir)
+    data = load_fashion_mnist()
+    images, labels = balanced_subset(data.test_images, data.test_labels, 100)
+    X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))
+    padded = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    views = [X, padded[..., :16, :16], padded[..., 2:, 2:]]  # as is, moved down-right, moved up-left
+    total = sum(net(mx.np.array(v.copy())).asnumpy() for v in views)
+    assert result["tta_shifts"] == 1
+    assert result["test_acc"] == pytest.approx((total.argmax(axis=1) == labels).mean())

@@ -126,3 +126,14 @@ def test_schedules_live_in_the_optimizer_and_warm_up_then_decay():
     assert int(np.argmax(cosine)) in (4, 5) and np.all(np.diff(cosine[5:]) <= 1e-7)
     assert cosine[-1] == pytest.approx(0, abs=1e-6)
     np.testing.assert_allclose(applied_rates("constant", 5), 0.4, rtol=1e-5)
+
+
+def test_shifted_tta_scores_copies_moved_down_right_and_up_left():
+    X = mnp.zeros((1, 1, 5, 5))
+    X[0, 0, 2, 1] = 1.0
+    pixels = lambda batch: batch.reshape(1, -1)  # noqa: E731  the "scores" are the pixels themselves
+    seen = loop.scores(pixels, X, shifts=1).reshape(5, 5).asnumpy()
+    assert sorted(zip(*np.nonzero(seen))) == [(1, 0), (2, 1), (3, 2)]
+    mirrored = loop.scores(pixels, X, tta=True, shifts=1).reshape(5, 5).asnumpy()
+    assert sorted(zip(*np.nonzero(mirrored))) == [(1, 0), (1, 4), (2, 1), (2, 3), (3, 2)]
+    assert mirrored[3, 2] == 2  # column 2 is the middle of 5: the mirror lands on the same pixel

@@ -148,3 +148,50 @@ def test_public_names():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_fmnist_resnet8_wide_is_the_same_walk_half_again_as_wide():
+    narrow, wide = get_model("fmnist_resnet8"), get_model("fmnist_resnet8_wide")
+    rows = {r["name"]: r for r in shapes.layer_table(wide, (1, 1, 28, 28))}
+    assert [rows[s]["output_shape"] for s in ("stem", "stage1", "stage2", "stage3")] == [
+        (1, 48, 14, 14), (1, 48, 14, 14), (1, 96, 7, 7), (1, 192, 4, 4)]
+    assert shapes.weighted_depth(wide) == shapes.weighted_depth(narrow) == 8
+    macs = [shapes.totals(n, shapes.layer_table(n, (1, 1, 28, 28)))[1] for n in (narrow, wide)]
+    assert 2 < macs[1] / macs[0] < 2.5  # 1.5x the width: about 1.5**2 the work
+
+
+def _relu(x):
+    return mx.np.maximum(x, 0)
+
+
+def test_zero_init_starts_every_block_as_its_shortcut():
+    for zero_init in (True, False):
+        net = get_model("fmnist_resnet8", zero_init=zero_init)
+        net.initialize(mx.init.Xavier())
+        for blk in net.blocks():
+            x = mx.np.random.uniform(-1, 1, size=(2, blk.body[0].weight.shape[1], 8, 8))
+            through = x if blk.shortcut is None else blk.shortcut(x)
+            assert onp.allclose(blk(x).asnumpy(), _relu(through).asnumpy(), atol=1e-6) == zero_init
+    assert len(get_model("fmnist_resnet8", zero_init=True).blocks()) == 3
+
+
+def test_weight_decay_leaves_bn_and_biases_alone():
+    from gluon_resnet.models import exclude_from_weight_decay
+
+    net = get_model("fmnist_resnet8")
+    names = exclude_from_weight_decay(net)
+    net.initialize(mx.init.Xavier())
+    params = net.collect_params()
+    assert names and all(params[n].wd_mult == 0 for n in names)
+    decayed = [n for n in params if n.endswith("weight")]
+    assert decayed and all(params[n].wd_mult == 1 for n in decayed)
+    before = {n: params[n].data().asnumpy() for n in params}
+    with autograd.record():
+        loss = (net(mx.np.ones((2, 1, 28, 28))) * 0).sum()
+    loss.backward()  # every gradient is zero
+    trainer = mx.gluon.Trainer(params, "sgd", {"learning_rate": 1.0, "wd": 0.1})
+    trainer.step(1)
+    for n in decayed:  # with a zero gradient, only weight decay moves a weight: w <- (1 - 0.1) w
+        onp.testing.assert_allclose(params[n].data().asnumpy(), 0.9 * before[n], rtol=1e-5, atol=1e-7)
+    for n in names:
+        onp.testing.assert_array_equal(params[n].data().asnumpy(), before[n])

@@ -44,3 +44,39 @@ def test_no_gpu_means_cpu_for_auto_and_a_clear_error_for_gpu(monkeypatch):
     assert runtime.devices("auto") == [mx.cpu()]
     with pytest.raises(UserError, match="mxnet-cu"):
         runtime.devices("gpu")
+
+
+def test_cpu_info_names_the_model_the_cores_and_an_instruction_set_the_cpu_has():
+    info = runtime.cpu_info()
+    model, flags = runtime.read_cpuinfo()
+    assert info["model"] == model and info["cores"] == runtime.usable_cpus()
+    assert info["isa_source"] in ("onednn", "cpuinfo")
+    need = dict(runtime.ISA_FLAGS).get(info["isa"])
+    if flags and need:  # oneDNN never picks kernels for instructions the CPU lacks
+        assert need <= flags
+    assert runtime.cpu_description(info).startswith(f"{info['model']} (") and info["isa"] in runtime.cpu_description(info)
+    assert runtime.cpu_info() == info  # measured once per process
+
+
+def test_the_onednn_log_names_the_kernel_isa_and_cpuinfo_flags_map_to_onednn_names():
+    log = ("dnnl_verbose,info,cpu,isa:Intel AVX2\n"
+           "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,...\n"
+           "dnnl_verbose,exec,cpu,convolution,gemm:jit,forward_training,...\n"
+           "dnnl_verbose,exec,cpu,convolution,brgconv:avx512_core,forward_training,...\n")
+    assert runtime.isa_from_onednn_log(log) == "avx512_core"
+    assert runtime.isa_from_onednn_log("no log at all") is None
+    zen4 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
+    assert runtime.isa_from_flags(zen4) == "avx512_core_bf16"
+    assert runtime.isa_from_flags(zen4 - {"avx512_bf16"}) == "avx512_core_vnni"
+    assert runtime.isa_from_flags(zen4 - {"avx512_bf16", "avx512_vnni"}) == "avx512_core"
+    assert runtime.isa_from_flags(zen4 - {"avx512bw"}) == "avx2"  # avx512f alone is not avx512_core
+    assert runtime.isa_from_flags(set()) == "unknown"
+
+
+def test_read_cpuinfo_takes_the_first_cpus_model_and_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14 96-Core Processor\nflags\t\t: fpu avx2 fma\n\n"
+                    "processor\t: 1\nmodel name\t: something else\nflags\t\t: fpu\n")
+    assert runtime.read_cpuinfo(info) == ("AMD EPYC 9R14 96-Core Processor", {"fpu", "avx2", "fma"})
+    model, flags = runtime.read_cpuinfo(tmp_path / "missing")
+    assert model and flags == set()

@@ -31,7 +31,8 @@ def test_help_explains_the_flags(run_cli):
     out = run_cli("gluon_resnet.train", "--help")
     assert out.returncode == 0
     for flag in ("--epochs", "--batch-size", "--lr", "--resize", "--device", "--data-dir", "--preset",
-                 "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed", "--no-loss-guard"):
+                 "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed", "--no-loss-guard",
+                 "--erase", "--ema", "--tta-shifts", "--zero-init", "--no-wd-bn-bias"):
         assert flag in out.stdout
 
 
@@ -47,8 +48,11 @@ def test_help_explains_the_flags(run_cli):
     (["--label-smoothing", "1.5"], "--label-smoothing must be >= 0 and < 1"),
     (["--subset", "3"], "--subset must be >= 10"),
     (["--num-gpus", "0"], "--num-gpus must be >= 1"),
+    (["--erase", "1.5"], "--erase must be >= 0 and <= 1"),
+    (["--ema", "1"], "--ema must be >= 0 and < 1"),
+    (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
-    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'fast', 'lesson', 'quick')"),
+    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'quick')"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
     assert message in fails(capsys, *argv)
@@ -97,3 +101,36 @@ def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path)
     assert f"MXNET_HOME='{tmp_path / 'home'}' is a file, not a folder" in fails(capsys, "--epochs", "1", "--subset", "100")
     monkeypatch.setenv("MXNET_HOME", "relative/home")
     assert "MXNET_HOME='relative/home' is not an absolute path" in fails(capsys, "--epochs", "1", "--subset", "100")
+
+
+def test_fast_stays_as_it_was_and_best_is_fast_trained_longer():
+    fast = train_mod.parse_args(["--preset", "fast"])
+    assert (fast.erase, fast.ema, fast.tta_shifts, fast.zero_init, fast.wd_bn_bias, fast.crop_pad) == (
+        0.0, 0.0, 0, False, True, 0)
+    best = train_mod.parse_args(["--preset", "best"])
+    differs = {k for k in train_mod.RECIPE if getattr(best, k) != getattr(fast, k)}
+    assert differs == {"epochs"} and best.epochs > fast.epochs
+    assert train_mod.parse_args(["--preset", "best", "--zero-init"]).zero_init is True
+
+
+def test_zero_init_on_a_model_without_such_blocks_is_a_one_line_error(capsys, tmp_path):
+    err = fails(capsys, "--model", "resnet18_d2l", "--zero-init", "--subset", "20", "--epochs", "1",
+                "--out", tmp_path / "run")
+    assert err.startswith("error: --zero-init needs a registry ResNet")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_run_with_every_lever_saves_them_and_names_the_cpu(tmp_path):
+    import json
+
+    out = cli("--model", "fmnist_resnet8", "--subset", "200", "--epochs", "2", "--batch-size", "50",
+              "--erase", "0.5", "--crop-pad", "2", "--ema", "0.9", "--tta", "--tta-shifts", "1", "--zero-init",
+              "--no-wd-bn-bias", "--optimizer", "nag", "--momentum", "0.9", "--quiet", "--out", tmp_path / "run")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    config, cpu = metrics["config"], metrics["environment"]["cpu"]
+    assert (config["erase"], config["ema"], config["tta_shifts"], config["zero_init"], config["wd_bn_bias"]) == (
+        0.5, 0.9, 1, True, False)
+    assert cpu["model"] and cpu["cores"] >= 1 and cpu["threads"] >= 1 and cpu["isa"]
+    speed = out.stdout.strip().splitlines()[-1]
+    assert f"examples/sec on cpu(0) ({cpu['model']} (" in speed and speed.endswith(f", {cpu['isa']}))")

@@ -290,8 +290,8 @@ def print_cpu(threads_for="MXNet"):
 
     cpu = cpu_info()
     print(f"cpu: {cpu_description(cpu)}, {cpu['threads']} threads for {threads_for}")
-    print(f"cpu_model: {cpu['model']}\ncpu_cores: {cpu['cores']}\nomp_threads: {cpu['threads']}\n"
-          f"onednn_isa: {cpu['isa']}")
+    print(f"cpu_model: {cpu['model']}\ncpu_family_model: {cpu['family']}/{cpu['model_number']}\n"
+          f"cpu_cores: {cpu['cores']}\nomp_threads: {cpu['threads']}\nonednn_isa: {cpu['isa']}")
 
 
 def print_inference(args):

@@ -96,8 +96,11 @@ def isa_from_onednn_log(text):
     return None
 
 
-def read_cpuinfo(path="/proc/cpuinfo"):
-    """(model name, set of flags) of the first CPU in ``path``; (platform.processor(), empty set) without one."""
+def read_cpuinfo(path="/proc/cpuinfo", fields_out=None):
+    """(model name, set of flags) of the first CPU in ``path``; (platform.processor(), empty set) without one.
+
+    ``fields_out``, a dict, also receives every field of that CPU (e.g. 'cpu family', 'model': a
+    virtual machine's model name can be as bare as 'AMD EPYC', and these tell its generation)."""
     import platform
 
     try:
@@ -110,6 +113,8 @@ def read_cpuinfo(path="/proc/cpuinfo"):
         if sep:
             fields.setdefault(key.strip(), value.strip())
     model = fields.get("model name") or platform.processor() or platform.machine()
+    if fields_out is not None:
+        fields_out.update(fields)
     return model, set(fields.get("flags", "").split())
 
 
@@ -118,7 +123,9 @@ _CPU = {}
 
 def cpu_info():
     """The CPU a figure came from: ``model``, ``cores`` this process may use, OpenMP ``threads``, and
-    ``isa``, the instruction set of oneDNN's kernels ('avx2', 'avx512_core', 'avx512_core_bf16', ...).
+    ``isa``, the instruction set of oneDNN's kernels ('avx2', 'avx512_core', 'avx512_core_bf16', ...),
+    and ``family``/``model_number`` from /proc/cpuinfo (None where it has none): AMD's family 25 covers
+    Zen 3 (EPYC Milan is model 1) and Zen 4 (EPYC Genoa is models 16-31).
 
     The ISA is what oneDNN itself picks: a child process runs one small convolution with
     ``DNNL_VERBOSE=1`` and the kernel's name says it (``isa_source`` 'onednn'). Where that fails,
@@ -129,7 +136,8 @@ def cpu_info():
     import sys
 
     if not _CPU:
-        model, flags = read_cpuinfo()
+        fields = {}
+        model, flags = read_cpuinfo(fields_out=fields)
         env = dict(os.environ, DNNL_VERBOSE="1", OMP_NUM_THREADS="1")
         try:
             log = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True,
@@ -138,7 +146,8 @@ def cpu_info():
             log = ""
         isa = isa_from_onednn_log(log)
         _CPU.update(model=model, cores=usable_cpus(), threads=int(os.environ.get("OMP_NUM_THREADS") or 0),
-                    isa=isa or isa_from_flags(flags), isa_source="onednn" if isa else "cpuinfo")
+                    isa=isa or isa_from_flags(flags), isa_source="onednn" if isa else "cpuinfo",
+                    family=fields.get("cpu family"), model_number=fields.get("model"))
     return dict(_CPU)
 
 

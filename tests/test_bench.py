@@ -2,7 +2,7 @@ import pytest
 
 from gluon_resnet.runtime import cpu_info
 
-TEXT = ("cpu", "cpu_model", "onednn_isa")
+TEXT = ("cpu", "cpu_model", "cpu_family_model", "onednn_isa")
 
 
 def _figures(stdout):

@@ -75,8 +75,12 @@ def test_the_onednn_log_names_the_kernel_isa_and_cpuinfo_flags_map_to_onednn_nam
 
 def test_read_cpuinfo_takes_the_first_cpus_model_and_flags(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14 96-Core Processor\nflags\t\t: fpu avx2 fma\n\n"
+    info.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\n"
+                    "model name\t: AMD EPYC 9R14 96-Core Processor\nflags\t\t: fpu avx2 fma\n\n"
                     "processor\t: 1\nmodel name\t: something else\nflags\t\t: fpu\n")
     assert runtime.read_cpuinfo(info) == ("AMD EPYC 9R14 96-Core Processor", {"fpu", "avx2", "fma"})
+    fields = {}
+    runtime.read_cpuinfo(info, fields_out=fields)
+    assert (fields["processor"], fields["cpu family"], fields["model"]) == ("0", "25", "17")
     model, flags = runtime.read_cpuinfo(tmp_path / "missing")
     assert model and flags == set()

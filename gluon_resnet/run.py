@@ -65,12 +65,15 @@ def build_net(config):
     scale of each block starts at 0) and ``wd_bn_bias=False`` (no weight decay on BN and biases)."""
     from .models import ARCHITECTURES, exclude_from_weight_decay, get_model
 
-    spec = model_spec(config)
-    options = {"zero_init": True} if config["zero_init"] else {}
-    if options and (spec["name"] not in ARCHITECTURES or not get_model(spec["name"], **options).blocks()):
-        raise UserError(f"--zero-init needs a registry ResNet with post-activation blocks (BasicBlock, "
-                        f"Bottleneck); {spec['name']} has none: leave out --zero-init")
-    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"], **options)
+    spec, zero_init = model_spec(config), config["zero_init"]
+    no_blocks = UserError(f"--zero-init needs a registry ResNet with post-activation blocks (BasicBlock, "
+                          f"Bottleneck); {spec['name']} has none: leave out --zero-init")
+    if zero_init and spec["name"] not in ARCHITECTURES:
+        raise no_blocks
+    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"],
+                    **({"zero_init": True} if zero_init else {}))
+    if zero_init and not net.blocks():
+        raise no_blocks
     if not config["wd_bn_bias"]:
         exclude_from_weight_decay(net)
     return net
@@ -182,8 +185,8 @@ def extended_epochs(args, wanted, done):
 def environment(ctxs):
     """Where a run happened: versions, threads, devices, the CPU (``runtime.cpu_info``: model, cores,
     oneDNN's instruction set) and the machine's load when it started."""
-    return {"cpu": cpu_info(), "python": platform.python_version(), "mxnet": mx.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform(), "usable_cpus": usable_cpus(),
+    return {"cpu": cpu_info(), "python": platform.python_version(), "mxnet": mx.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform(), "usable_cpus": usable_cpus(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "devices": [str(c) for c in ctxs], "load_average": list(os.getloadavg())}
 

@@ -136,8 +136,9 @@ def main(argv=None):
     result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
                           args.tta, args.device, args.onnx, args.cam or bool(args.cam_layer), args.cam_layer,
                           args.tta_shifts)
-    how = " (with mirror-image test-time augmentation)" if result["tta"] else ""
-    how += f" (and copies shifted by {result['tta_shifts']} px)" if result["tta_shifts"] else ""
+    views = (["mirror images"] if result["tta"] else []) + \
+        ([f"copies shifted by {result['tta_shifts']} px"] if result["tta_shifts"] else [])
+    how = f" (test-time augmentation: {' and '.join(views)})" if views else ""
     print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
           f"on {result['count']} test images{how}")
     for name, acc in result["per_class"].items():

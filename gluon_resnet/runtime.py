@@ -119,6 +119,9 @@ def read_cpuinfo(path="/proc/cpuinfo", fields_out=None):
 
 
 _CPU = {}
+# The probe's answer, handed down to child processes (a launcher's workers, a test's subprocesses)
+# as "ISA|what it was measured on", so each of them need not start its own probe.
+ISA_ENV = "GLUON_RESNET_ONEDNN_ISA"
 
 
 def cpu_info():
@@ -130,7 +133,9 @@ def cpu_info():
     The ISA is what oneDNN itself picks: a child process runs one small convolution with
     ``DNNL_VERBOSE=1`` and the kernel's name says it (``isa_source`` 'onednn'). Where that fails,
     the richest set the /proc/cpuinfo flags allow, in oneDNN's names (``isa_source`` 'cpuinfo').
-    Measured once per process (the child takes a second or two).
+    Measured once per process tree (the child takes a second or two): the answer is left in
+    ``$GLUON_RESNET_ONEDNN_ISA`` for child processes, which trust it only on the same kind of CPU
+    with the same ``DNNL_MAX_CPU_ISA``.
     """
     import subprocess
     import sys
@@ -138,13 +143,19 @@ def cpu_info():
     if not _CPU:
         fields = {}
         model, flags = read_cpuinfo(fields_out=fields)
-        env = dict(os.environ, DNNL_VERBOSE="1", OMP_NUM_THREADS="1")
-        try:
-            log = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True,
-                                 env=env, timeout=120).stdout
-        except (OSError, subprocess.SubprocessError):
-            log = ""
-        isa = isa_from_onednn_log(log)
+        where = "|".join([model, fields.get("cpu family", ""), fields.get("model", ""),
+                          os.environ.get("DNNL_MAX_CPU_ISA", "")])
+        isa, _, measured_on = os.environ.get(ISA_ENV, "").partition("|")
+        if not isa or measured_on != where:
+            env = dict(os.environ, DNNL_VERBOSE="1", OMP_NUM_THREADS="1")
+            try:
+                log = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True,
+                                     env=env, timeout=120).stdout
+            except (OSError, subprocess.SubprocessError):
+                log = ""
+            isa = isa_from_onednn_log(log)
+            if isa:
+                os.environ[ISA_ENV] = f"{isa}|{where}"
         _CPU.update(model=model, cores=usable_cpus(), threads=int(os.environ.get("OMP_NUM_THREADS") or 0),
                     isa=isa or isa_from_flags(flags), isa_source="onednn" if isa else "cpuinfo",
                     family=fields.get("cpu family"), model_number=fields.get("model"))

@@ -1,3 +1,4 @@
+import os
 import re
 
 import mxnet as mx
@@ -84,3 +85,29 @@ def test_read_cpuinfo_takes_the_first_cpus_model_and_flags(tmp_path):
     assert (fields["processor"], fields["cpu family"], fields["model"]) == ("0", "25", "17")
     model, flags = runtime.read_cpuinfo(tmp_path / "missing")
     assert model and flags == set()
+
+
+def test_the_probes_answer_is_handed_down_and_trusted_only_on_the_same_cpu(monkeypatch):
+    import subprocess
+
+    probes = []
+
+    def fake_probe(cmd, **kwargs):
+        probes.append(kwargs["env"]["DNNL_VERBOSE"])
+        return subprocess.CompletedProcess(cmd, 0, stderr="", stdout="dnnl_verbose,exec,cpu,convolution,"
+                                           "jit:avx512_core,forward_inference,...\n")
+    monkeypatch.setattr(subprocess, "run", fake_probe)
+    monkeypatch.delenv(runtime.ISA_ENV, raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(runtime, "_CPU", {})
+    assert runtime.cpu_info()["isa"] == "avx512_core" and probes == ["1"]
+    assert os.environ[runtime.ISA_ENV].startswith("avx512_core|")     # left for child processes
+    monkeypatch.setattr(runtime, "_CPU", {})                           # a child process: no probe
+    assert runtime.cpu_info()["isa"] == "avx512_core" and len(probes) == 1
+    monkeypatch.setattr(runtime, "_CPU", {})                           # another CPU's answer: probe again
+    monkeypatch.setenv(runtime.ISA_ENV, "avx2|another CPU|23|49|")
+    assert runtime.cpu_info()["isa"] == "avx512_core" and len(probes) == 2
+    monkeypatch.setattr(runtime, "_CPU", {})                           # oneDNN capped: probe again
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    runtime.cpu_info()
+    assert len(probes) == 3

@@ -36,7 +36,7 @@ PRESETS = {
     # training and at test time: 93.4 % test accuracy in about 9 minutes on 2 idle CPU cores (README: Results)
     "fast": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=9,
                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
-    # fast for 20 epochs, what fits 10 minutes on a 2-core Zen 4: 93.9 % over 3 seeds, 12-14 minutes
+    # fast for 20 epochs, what fits 10 minutes on a 2-core Zen 4: 93.9 % over 3 seeds, 13.4 minutes
     # on a 2-core Zen 3. Erasing, Nesterov, zero-init and no decay on BN did not add to it over 3 seeds
     # (README: `--preset best`)
     "best": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=20,

@@ -31,8 +31,8 @@ def build_parser():
                    help="a named recipe: lesson = the book's settings (resize 96, 10 epochs); quick = the "
                         "README demo (one one-cycle epoch at 28x28, about 6 minutes on 2 cores); fast = the "
                         "tuned recipe: fmnist_resnet8, 9 one-cycle epochs, flips, --tta (about 93%% in 9 "
-                        "minutes on 2 cores); best = fast for 20 epochs (93.9%% over 3 seeds in about 12 "
-                        "minutes on 2 Zen 3 cores, about 9.5 on a Zen 4). Flags override it.")
+                        "minutes on 2 cores); best = fast for 20 epochs (93.9%% over 3 seeds in about 13 "
+                        "minutes on 2 Zen 3 cores, about 10 on a Zen 4). Flags override it.")
     p.add_argument("--model", choices=list_models(), metavar="NAME",
                    help=f"network from the registry: {', '.join(list_models())} (default: resnet18_d2l)")
     p.add_argument("--epochs", type=number(int, "--epochs", 1), help="passes over the training set (default: 10)")

@@ -11,7 +11,7 @@ ResNet-18 at 1x96x96, batch 128):
 - ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
 - the ratios between them, and the load average, since other work on the machine slows every figure;
 - the CPU (``cpu``, ``cpu_model``, ``cpu_cores``, ``omp_threads``, ``onednn_isa``: see ``runtime.cpu_info``),
-  since the same step runs about 2.5x faster with oneDNN's AVX-512 kernels than with its AVX2 ones;
+  since the same step runs 1.3-2x faster on a Zen 4 with AVX-512 than on the AVX2 EPYCs (README: Results);
 - a roofline: the step's floating-point work (``train_gflop_per_step``: forward, input-gradient and
   weight-gradient convolutions and dense layers), the rate the compute-only step achieves, and MXNet's
   own float32 matrix product on this machine (``matmul_gflop_per_s``) as the practical ceiling;

@@ -170,6 +170,13 @@ def build(name, num_classes=10, in_channels=1, imperative=False, **options):
     return ResNet(num_classes=num_classes, in_channels=in_channels, **{**ARCHITECTURES[name], **options})
 
 
+def hybridize_static(net):
+    """Compile ``net`` into one static graph with preallocated memory (input shapes must not change):
+    the fast path that training, benchmarking and exporting all take. Returns ``net``."""
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
 def exclude_from_weight_decay(net):
     """Set ``wd_mult = 0`` on every BN scale and shift and every bias of ``net``; return their names.
 

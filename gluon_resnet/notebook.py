@@ -6,8 +6,9 @@
     notebook.finish(T0, QUICK)          # last cell: "full mode: ran in 3.2 min on <CPU> ..."
 """
 import os
-import platform
 import time
+
+from .runtime import cpu_description
 
 
 def quick(environ=None):
@@ -19,20 +20,8 @@ def quick(environ=None):
     return (os.environ if environ is None else environ).get("GLUON_RESNET_QUICK") == "1"
 
 
-def cpu_model(cpuinfo="/proc/cpuinfo"):
-    """The processor's model name (from ``/proc/cpuinfo`` on Linux, else ``platform``)."""
-    try:
-        with open(cpuinfo, encoding="utf-8") as lines:
-            for line in lines:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def finish(t0, is_quick):
-    """Print the closing line of a chapter: mode, minutes since ``t0``, the CPU, its cores and load."""
+    """Print the closing line of a chapter: mode, minutes since ``t0``, and where it ran: the CPU's model
+    and generation, threads and cores, the ISA oneDNN used (``runtime.cpu_description``) and the load."""
     print(f"{'quick' if is_quick else 'full'} mode: ran in {(time.perf_counter() - t0) / 60:.1f} min "
-          f"on {cpu_model()} ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
+          f"on {cpu_description()}, load average {os.getloadavg()[0]:.1f}")

@@ -8,9 +8,10 @@ ResNet-18 at 1x96x96, batch 128):
 - ``d2l_baseline_img_per_s``: the d2l way: the lesson's imperative blocks, per-sample
   ``Resize``/``ToTensor`` transforms through a Gluon ``DataLoader``, MXNet's default threads
   (a child process that loads MXNet before this package can set ``OMP_NUM_THREADS``);
-- ``torch_*`` (with ``--torch-python``): the PyTorch peer script, NCHW and channels-last;
+- ``torch_*`` (with ``--torch-python``): the PyTorch peer script (``--peer``), NCHW and channels-last;
 - the ratios between them, and the load average, since other work on the machine slows every figure;
-- the CPU (``cpu``, ``cpu_model``, ``cpu_cores``, ``omp_threads``, ``onednn_isa``: see ``runtime.cpu_info``),
+- the CPU (``cpu``, ``cpu_model``, ``cpu_family_model``, ``cpu_generation``, ``cpu_cores``, ``omp_threads``,
+  ``onednn_isa``: see ``runtime.cpu_info``),
   since the same step runs 1.3-2x faster on a Zen 4 with AVX-512 than on the AVX2 EPYCs (README: Results);
 - a roofline: the step's floating-point work (``train_gflop_per_step``: forward, input-gradient and
   weight-gradient convolutions and dense layers), the rate the compute-only step achieves, and MXNet's
@@ -39,10 +40,12 @@ from .cli import ArgumentParser, friendly, number
 from .data import ArrayLoader, load_fashion_mnist, resize_images
 from .errors import UserError
 from .loop import cross_entropy, make_trainer, train_epoch
-from .models import get_model
+from .models import get_model, hybridize_static
 from .shapes import layer_table
 
-PEER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet18_step.py")
+# Where the PyTorch peer script sits when the checkout lies next to the project's shared/ folder.
+PEER = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers",
+                                     "torch_resnet18_step.py"))
 
 
 def real_images(count, size, seed=0):
@@ -88,7 +91,7 @@ def compiled(model, ctx=None):
     """A freshly initialised, hybridized (static) ``model`` and its plain-SGD trainer, as timed here."""
     net = get_model(model)
     net.initialize(mx.init.Xavier(), ctx=ctx or mx.cpu())
-    net.hybridize(static_alloc=True, static_shape=True)
+    hybridize_static(net)
     return net, make_trainer(net, lr=0.05)
 
 
@@ -165,9 +168,22 @@ def baseline_in_child(args):
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def torch_peer(python, size, batch_size, steps, channels_last):
-    """img/s printed by the PyTorch peer script (``torch_step_img_per_s: N``)."""
-    cmd = [python, os.path.abspath(PEER), "--size", str(size), "--batch-size", str(batch_size),
+def peer_script(path):
+    """The PyTorch peer script to run: ``path`` (``--peer``) or, without one, ``PEER`` where it exists."""
+    if path is None:
+        if not os.path.isfile(PEER):
+            raise UserError(f"--torch-python needs the PyTorch peer script, and there is none at {PEER}: "
+                            "pass its path with --peer PATH")
+        return PEER
+    if not os.path.isfile(path):
+        raise UserError(f"--peer {path}: no such file; give the path of the PyTorch peer script "
+                        "(torch_resnet18_step.py)")
+    return os.path.abspath(path)
+
+
+def torch_peer(python, script, size, batch_size, steps, channels_last):
+    """img/s printed by the PyTorch peer ``script`` (``torch_step_img_per_s: N``)."""
+    cmd = [python, script, "--size", str(size), "--batch-size", str(batch_size),
            "--steps", str(steps)] + (["--channels-last"] if channels_last else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -234,7 +250,6 @@ def by_pass(model, size, batch_size):
 def inference_nets(model, size):
     """Two hybridized copies of ``model`` holding the same parameters (the shipped weights where there
     are some), one for batch 1 and one for batch 256, so neither re-plans its static graph per call."""
-    from .models import get_model
     from .onnx_export import hybrid_twin
     from .pretrained import shipped
 
@@ -245,7 +260,7 @@ def inference_nets(model, size):
     net(mx.np.zeros((1, 1, size, size)))  # finish deferred initialisation before copying
     nets = [net, hybrid_twin(net, model)]
     for each in nets:
-        each.hybridize(static_alloc=True, static_shape=True)
+        hybridize_static(each)
     return nets
 
 
@@ -273,8 +288,14 @@ def inference(model, size, steps, rounds, warmup):
             if r:
                 latency[name] += calls
                 throughput[name].append(steps * 256 / seconds)
+    return inference_figures(latency, throughput)
+
+
+def inference_figures(latency, throughput):
+    """The printed figures from each runtime's batch-1 call times (seconds) and batch-256 rates (img/s):
+    medians, and the ratios between MXNet and onnxruntime."""
     figures = {}
-    for name in runners:
+    for name in latency:
         figures[f"{name}_batch1_median_ms"] = 1000 * statistics.median(latency[name])
         figures[f"{name}_batch256_img_per_s"] = statistics.median(throughput[name])
     figures["batch1_ms_mxnet_over_onnxruntime"] = (figures["mxnet_batch1_median_ms"] /
@@ -289,9 +310,9 @@ def print_cpu(threads_for="MXNet"):
     from .runtime import cpu_description, cpu_info
 
     cpu = cpu_info()
-    print(f"cpu: {cpu_description(cpu)}, {cpu['threads']} threads for {threads_for}")
+    print(f"cpu: {cpu_description(cpu)}, the threads running {threads_for}")
     print(f"cpu_model: {cpu['model']}\ncpu_family_model: {cpu['family']}/{cpu['model_number']}\n"
-          f"cpu_cores: {cpu['cores']}\nomp_threads: {cpu['threads']}\nonednn_isa: {cpu['isa']}")
+          f"cpu_generation: {cpu['generation']}\ncpu_cores: {cpu['cores']}\nomp_threads: {cpu['threads']}\nonednn_isa: {cpu['isa']}")
 
 
 def print_inference(args):
@@ -334,7 +355,10 @@ def build_parser():
                         "batch-256 throughput (--steps batches a round) of the hybridized MXNet net and of "
                         "onnxruntime on the same model exported to ONNX (shipped weights where they exist)")
     p.add_argument("--torch-python", metavar="PYTHON",
-                   help="a python with torch installed: also time ../shared/peers/torch_resnet18_step.py")
+                   help="a python with torch installed: also time the PyTorch peer script (--peer)")
+    p.add_argument("--peer", metavar="PATH",
+                   help="the PyTorch peer script that --torch-python runs (default: "
+                        "../shared/peers/torch_resnet18_step.py beside the checkout, where it exists)")
     return p
 
 
@@ -342,6 +366,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     get_model(args.model)  # an unknown --model fails here, in one line, before any timing
+    script = peer_script(args.peer) if args.torch_python else None  # a missing script fails before timing
     if args.inference:
         return print_inference(args)
     figures = {"load_average_1min": os.getloadavg()[0]}
@@ -360,8 +385,8 @@ def main(argv=None):
         baseline = baseline_in_child(args)
         figures.update(d2l_baseline_img_per_s=baseline, end_to_end_over_baseline=end_to_end / baseline)
     if args.torch_python:
-        runs = [(torch_peer(args.torch_python, args.size, args.batch_size, args.steps, False),
-                 torch_peer(args.torch_python, args.size, args.batch_size, args.steps, True))
+        runs = [(torch_peer(args.torch_python, script, args.size, args.batch_size, args.steps, False),
+                 torch_peer(args.torch_python, script, args.size, args.batch_size, args.steps, True))
                 for _ in range(args.rounds)]
         nchw, last = (statistics.median(layout) for layout in zip(*runs))
         figures.update(torch_nchw_img_per_s=nchw, torch_channels_last_img_per_s=last,

@@ -201,12 +201,20 @@ def download_fashion_mnist(directory, base_url=None):
     return files_in(directory)
 
 
+def fetch(url):
+    """The bytes at ``url``, announced on stderr: the one downloader of Fashion-MNIST and CIFAR-10.
+    Raises OSError (offline, not found) or ValueError (a malformed URL); the caller says what to do."""
+    print(f"downloading {url}", file=sys.stderr)
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
+
+
 def _download_one(url, target, sha1):
     """Download ``url`` to a temporary name, verify it, then rename it to ``target``."""
-    print(f"downloading {url}", file=sys.stderr)
     try:
-        with replacing(target) as (tmp,), urllib.request.urlopen(url, timeout=60) as response:
-            Path(tmp).write_bytes(response.read())
+        payload = fetch(url)
+        with replacing(target) as (tmp,):
+            Path(tmp).write_bytes(payload)
             read_idx_file(tmp, sha1)  # raises before anything is renamed into place
     except DataError:
         raise DataError(f"the file downloaded from {url} is damaged or not Fashion-MNIST: try again, "
@@ -300,6 +308,18 @@ def resize_images(images, size, chunk=4096):
     return out
 
 
+def to_unit_floats(images):
+    """uint8 pixels (0-255) as float32 in [0, 1], the networks' input scale: the one place it is done.
+    (A product with float32(1/255), as training has always scaled them: within one float32 step of /255.)
+
+    >>> to_unit_floats(np.array([0, 255], dtype=np.uint8)).tolist()
+    [0.0, 1.0]
+    """
+    if images.dtype != np.uint8:  # floats would be scaled twice
+        raise TypeError(f"to_unit_floats takes uint8 pixels, not {images.dtype}")
+    return images.astype(np.float32) * np.float32(1 / 255)
+
+
 class ArrayLoader:
     """Batches ``(X, y)`` from in-memory uint8 images (N, H, W) or (N, C, H, W): X float32
     (B, C, H, W) in [0, 1] (C = 1 for (N, H, W)), y int32. Every data set's batches come from here.
@@ -347,7 +367,7 @@ class ArrayLoader:
         if self.augment and rng is not None:
             images = self.augment(images, rng)
         images = images[:, None] if images.ndim == 3 else images
-        return images.astype(np.float32) * np.float32(1 / 255), self.labels[take]
+        return to_unit_floats(images), self.labels[take]
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch, 1]) if self.augment else None

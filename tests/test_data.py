@@ -114,3 +114,23 @@ def test_d2l_style_loader_on_real_data():
 def test_balanced_subset_takes_every_class_evenly(fashion):
     images, labels = data.balanced_subset(fashion.test_images, fashion.test_labels, 100)
     assert len(labels) == 100 and np.bincount(labels).tolist() == [10] * 10
+
+
+def test_pixels_become_unit_floats_in_one_place():
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4) * 8 + 7  # 7 .. 255
+    X, _ = data.ArrayLoader(images, np.zeros(2, np.int32), 2).numpy_batch(np.arange(2))
+    unit = data.to_unit_floats(images[:, None])
+    np.testing.assert_array_equal(X, unit)  # the loader's batches are exactly these floats
+    assert unit.dtype == np.float32 and unit.min() == pytest.approx(7 / 255) and unit.max() == 1.0
+    np.testing.assert_array_max_ulp(unit, (images[:, None] / 255).astype(np.float32), maxulp=1)
+    with pytest.raises(TypeError, match="uint8"):
+        data.to_unit_floats(unit)  # floats already scaled would be divided again
+
+
+def test_fetch_announces_the_url_and_returns_its_bytes(tmp_path, capsys):
+    source = tmp_path / "payload.bin"
+    source.write_bytes(b"\x00\x01 some bytes")
+    assert data.fetch(source.as_uri()) == b"\x00\x01 some bytes"
+    assert capsys.readouterr().err == f"downloading {source.as_uri()}\n"
+    with pytest.raises(OSError):
+        data.fetch((tmp_path / "missing.bin").as_uri())

@@ -17,6 +17,7 @@ from mxnet import autograd
 from mxnet.gluon import nn
 
 from .errors import UserError
+from .runtime import context_of
 
 HEAD_KINDS = (nn.GlobalAvgPool2D, nn.Flatten, nn.Dense)  # where the spatial maps end
 
@@ -89,7 +90,8 @@ def grad_cam(net, X, classes=None, layer=None, resize=True):
     last stage). Returns ``(cams, scores)``: maps (N, H, W) in [0, 1] (all zero where no place
     raised the score; ``resize=False`` keeps the layer's h x w) and the logits (N, classes).
     """
-    X = X if isinstance(X, mx.np.ndarray) else mx.np.array(np.asarray(X, dtype=np.float32))
+    ctx = context_of(net)
+    X = X.as_in_ctx(ctx) if isinstance(X, mx.np.ndarray) else mx.np.array(np.asarray(X, dtype=np.float32), ctx=ctx)
     features, head = split(net, layer)
     A = features(X)
     if A.ndim != 4:
@@ -98,7 +100,7 @@ def grad_cam(net, X, classes=None, layer=None, resize=True):
     with autograd.record(train_mode=False):  # BatchNorm keeps its running statistics
         scores = head(A)
         picked = scores.argmax(axis=1).astype("int32") if classes is None else \
-            mx.np.array(np.asarray(classes), dtype="int32")
+            mx.np.array(np.asarray(classes), dtype="int32", ctx=ctx)
         chosen = mx.npx.pick(scores, picked, axis=1)
     chosen.backward()
     weights = A.grad.mean(axis=(2, 3), keepdims=True)
@@ -140,12 +142,12 @@ def cam_figure(net, images, labels, count=16, batch_size=500, layer=None):
     """The figure ``evaluate --cam`` writes: ``count`` test images (uint8, N x H x W), half of them
     answered right and half wrong, under their Grad-CAM maps at ``layer`` (default: the last
     stage), titled true over predicted label."""
-    from .data import ArrayLoader, get_fashion_mnist_labels
+    from .data import ArrayLoader, get_fashion_mnist_labels, to_unit_floats
     from .evaluate import predict
 
-    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), mx.cpu())
+    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), context_of(net))
     take = right_and_wrong(y_true, y_pred, count)
-    X = images[take][:, None].astype(np.float32) / 255
+    X = to_unit_floats(images[take][:, None])
     cams, _ = grad_cam(net, X, layer=layer)
     titles = [f"true {t}\npred {p}" for t, p in zip(get_fashion_mnist_labels(y_true[take]),
                                                      get_fashion_mnist_labels(y_pred[take]))]

@@ -121,10 +121,10 @@ def probabilities(net, images, resize=None):
     side the net was trained at, when it was not 28."""
     import mxnet as mx
 
-    from .data import resize_images
+    from .data import resize_images, to_unit_floats
 
     images = resize_images(np.asarray(images, dtype=np.uint8), resize)
-    X = mx.np.array(images[:, None].astype(np.float32) / 255)
+    X = mx.np.array(to_unit_floats(images[:, None]))
     return mx.npx.softmax(net(X)).asnumpy()
 
 

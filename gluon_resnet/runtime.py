@@ -54,6 +54,20 @@ def devices(kind="auto"):
     return [mx.cpu()]
 
 
+def context_of(net):
+    """The context ``net``'s parameters live on (the first, where it holds copies on several):
+    where its inputs must be put.
+
+    >>> from mxnet.gluon import nn
+    >>> import mxnet as mx
+    >>> net = nn.Dense(2)
+    >>> net.initialize(ctx=mx.cpu(1))
+    >>> context_of(net)
+    cpu(1)
+    """
+    return next(iter(net.collect_params().values())).list_ctx()[0]
+
+
 # ---------------------------------------------------------------------------- which CPU a figure came from
 
 # oneDNN's names for the x86 instruction sets its kernels are built for, richest first, and the

@@ -5,6 +5,7 @@ import pytest
 import mxnet as mx
 
 from gluon_resnet import evaluate, explain, train
+from gluon_resnet.data import to_unit_floats
 from gluon_resnet.errors import UserError
 from gluon_resnet.models import get_model
 
@@ -23,7 +24,7 @@ def test_batch(fashion):
 
 
 def as_input(images):
-    return images[:, None].astype(np.float32) / 255
+    return to_unit_floats(images[:, None])
 
 
 def test_before_global_pooling_grad_cam_is_the_class_activation_map(shipped, test_batch):
@@ -98,6 +99,21 @@ def test_every_kind_of_network_gets_maps(name, options, last):
     cams, scores = explain.grad_cam(net, X)
     assert cams.shape == (2, 28, 28) and scores.shape == (2, 10)
     np.testing.assert_allclose(scores, net(mx.np.array(X)).asnumpy(), atol=1e-5)
+
+
+def test_maps_and_the_cam_figure_feed_the_net_on_its_own_context(test_batch):
+    """A net on another device (a second CPU context here, a GPU under ``evaluate --device gpu``)
+    gets its inputs there; MXNet refuses inputs on another context."""
+    net = get_model("fmnist_resnet8", pretrained=True)
+    net.collect_params().reset_ctx(mx.cpu(1))
+    net.hybridize()
+    images, labels = test_batch
+    cams, scores = explain.grad_cam(net, as_input(images[:4]))
+    assert cams.shape == (4, 28, 28) and scores.shape == (4, 10)
+    cams, _ = explain.grad_cam(net, mx.np.array(as_input(images[:4])), classes=labels[:4])  # on cpu(0)
+    assert cams.shape == (4, 28, 28)
+    fig = explain.cam_figure(net, images, labels, count=4)
+    assert len(fig.axes) == 4
 
 
 def test_a_wrong_layer_is_one_clear_error(shipped):

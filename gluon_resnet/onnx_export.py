@@ -21,7 +21,8 @@ import numpy as np
 from mxnet.gluon import HybridBlock
 
 from .errors import UserError
-from .files import _public
+from .files import replacing
+from .runtime import context_of
 
 ONNX_PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect"}
 _registered = False
@@ -100,16 +101,13 @@ def export_onnx(net, path, input_shape, dynamic_batch=True):
 
     path = Path(path)
     net.hybridize(static_alloc=True, static_shape=True)
-    net(mx.np.zeros(input_shape, ctx=mx.cpu()))
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".onnx-") as tmp:
-        net.export(os.path.join(tmp, "net"), epoch=0)
-        out = os.path.join(tmp, path.name)
+    net(mx.np.zeros(input_shape, ctx=context_of(net)))
+    with tempfile.TemporaryDirectory(prefix="gluon-resnet-onnx-") as tmp, replacing(path) as (out,):
+        net.export(os.path.join(tmp, "net"), epoch=0)  # the graph and weights the exporter reads
         dynamic = [(None,) + tuple(input_shape[1:])] if dynamic_batch else None
         mx_onnx.export_model(os.path.join(tmp, "net-symbol.json"), os.path.join(tmp, "net-0000.params"),
                              [tuple(input_shape)], np.float32, out, dynamic=dynamic_batch,
                              dynamic_input_shapes=dynamic)
-        _public(out)
-        os.replace(out, path)
     return path
 
 
@@ -137,10 +135,10 @@ def run_session(sess, images):
 def parity(net, sess, batches):
     """Compare ``net`` (MXNet) with ``sess`` (onnxruntime) on float32 ``batches`` (N, C, H, W):
     ``{"count", "same_class", "max_abs_diff"}``, the last the largest logit difference seen."""
-    count, same, worst = 0, 0, 0.0
+    count, same, worst, ctx = 0, 0, 0.0, context_of(net)
     for batch in batches:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        ours = net(mx.np.array(batch)).asnumpy()
+        ours = net(mx.np.array(batch, ctx=ctx)).asnumpy()
         theirs = run_session(sess, batch)
         count += len(batch)
         same += int((ours.argmax(axis=1) == theirs.argmax(axis=1)).sum())

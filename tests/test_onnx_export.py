@@ -117,3 +117,31 @@ def test_evaluate_onnx_writes_the_file_and_reports_parity(tmp_path, capsys):
     assert str(run / "model.onnx") in out.splitlines()[-1]
     sess = onnx_export.session(run / "model.onnx")
     assert sess.get_inputs()[0].shape[1:] == [1, 28, 28]
+
+
+def test_export_and_parity_feed_the_net_on_its_own_context(tmp_path):
+    """A net loaded on another device (here a second CPU context): the exporter's dummy input and the
+    parity check's batches go where its parameters are (a mismatch is an MXNet error)."""
+    net = get_model("fmnist_resnet8")
+    mx.random.seed(0)
+    net.initialize(mx.init.Xavier(), ctx=mx.cpu(1))
+    sess = onnx_export.session(onnx_export.export_onnx(net, tmp_path / "m.onnx", (1, 1, 28, 28)))
+    X = np.random.default_rng(3).random((4, 1, 28, 28), dtype=np.float32)
+    result = onnx_export.parity(net, sess, [X])
+    assert result["count"] == 4 and result["same_class"] == 4 and result["max_abs_diff"] <= TOLERANCE
+
+
+def test_a_failed_export_leaves_the_old_file_and_no_scraps(tmp_path, monkeypatch):
+    import mxnet.onnx as mx_onnx
+
+    net = randomized(get_model("fmnist_resnet8"), (1, 1, 28, 28))
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"the previous export")
+
+    def half_written(sym, params, shapes, dtype, out, **kwargs):
+        open(out, "wb").write(b"half an onnx file")
+        raise OSError("No space left on device")
+    monkeypatch.setattr(mx_onnx, "export_model", half_written)
+    with pytest.raises(OSError, match="No space"):
+        onnx_export.export_onnx(net, target, (1, 1, 28, 28))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and target.read_bytes() == b"the previous export"

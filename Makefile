@@ -5,12 +5,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: train test setup data bench clean-venv
+.PHONY: train test setup data bench clean-venv book book-setup browser book-test serve-book
 
 train: setup data
 	$(PY) -m gluon_resnet.train --preset quick
 
-test: setup data
+# The suite includes tests/test_book.py, which opens the built site in headless Chromium.
+test: setup data book browser
 	$(PY) -m pytest -q
 
 setup: $(STAMP)
@@ -33,6 +34,32 @@ data:
 
 bench: setup data
 	$(PY) -m gluon_resnet.bench
+
+# The book: docs/ and the committed chapter notebooks (not executed) -> site/, warnings as errors.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+book: book-setup
+	$(PY) docs/build_book.py
+
+book-setup: setup $(DOCS_STAMP)
+
+$(DOCS_STAMP): requirements-docs.txt requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-docs.txt
+	$(PY) -m pip check
+	@touch $(DOCS_STAMP)
+
+# Debian's chromium, for the browser test (root and apt-get, as in CI).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: install Debian's chromium package (apt-get install chromium) for the browser test"; fi; }
+
+book-test: book browser
+	$(PY) -m pytest -q tests/test_book.py
+
+serve-book: book
+	$(PY) -m http.server --bind 127.0.0.1 --directory site 8000
 
 clean-venv:
 	rm -rf $(VENV)

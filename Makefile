@@ -48,12 +48,13 @@ $(DOCS_STAMP): requirements-docs.txt requirements.txt
 	$(PY) -m pip check
 	@touch $(DOCS_STAMP)
 
-# Debian's chromium, for the browser test (root and apt-get, as in CI).
+# Debian's chromium for the browser test, and a font for the chapters' Chinese (root and apt-get, as in CI).
 browser:
-	@command -v chromium >/dev/null || { \
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing: install Debian's chromium package (apt-get install chromium) for the browser test"; fi; }
+	    echo "installing Debian's chromium and fonts-droid-fallback"; \
+	    apt-get update -qq && apt-get install -y -qq chromium fonts-droid-fallback >/dev/null; \
+	  else echo "chromium is missing: install Debian's chromium and fonts-droid-fallback packages (apt-get install chromium fonts-droid-fallback) for the browser test"; fi; fi
 
 book-test: book browser
 	$(PY) -m pytest -q tests/test_book.py

@@ -31,7 +31,8 @@ def main(argv=None):
         return 2
     from sphinx.cmd.build import build_main
     doctrees = ROOT / "build" / "book-doctrees"
-    return build_main(["-b", "html", "-W", "--keep-going", "-q", "-d", str(doctrees), str(HERE), args.out])
+    return build_main(["-b", "html", "-E", "-W", "--keep-going", "-q",  # -E: every page anew (10-20 s)
+                      "-d", str(doctrees), str(HERE), args.out])
 
 
 if __name__ == "__main__":

@@ -55,4 +55,9 @@ html_copy_source = False
 html_show_sourcelink = False
 
 # MathJax 2.7 from the jupyter-server-mathjax wheel, copied next to the pages: no CDN, no network
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+# MathJax 2 settings: the wheel ships the STIX-Web fonts only (not MathJax's TeX fonts), and MyST marks
+# each page "ignore" and its formulas "math", which MathJax 2 reads as tex2jax's processClass
+mathjax2_config = {"HTML-CSS": {"availableFonts": ["STIX-Web"], "preferredFont": "STIX-Web",
+                                "webFont": "STIX-Web", "imageFont": None},
+                   "tex2jax": {"processClass": "tex2jax_process|mathjax_process|math|output_area"}}

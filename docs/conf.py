@@ -39,6 +39,7 @@ myst_heading_anchors = 3
 numfig = True               # figures and tables with captions get numbers
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
+autodoc_inherit_docstrings = False   # not MXNet's own docstrings of forward() and the like
 
 html_theme = "sphinx_book_theme"
 html_title = "gluon_resnet: residual networks, the d2l way"

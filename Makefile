@@ -1,5 +1,6 @@
 # Two commands from a fresh clone: `make train` (the quick demo) and `make test` (the suite).
 # Each one sets itself up: .venv, the pinned packages, and the Fashion-MNIST files.
+# `make book` builds the book into site/; `make test` builds it too and reads it in headless Chromium.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -43,7 +44,7 @@ book: book-setup
 
 book-setup: setup $(DOCS_STAMP)
 
-$(DOCS_STAMP): requirements-docs.txt requirements.txt
+$(DOCS_STAMP): requirements-docs.txt $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-docs.txt
 	$(PY) -m pip check
 	@touch $(DOCS_STAMP)

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-INSTALL = "Debian's chromium is missing: run `make browser` (as root: apt-get install chromium)"
+INSTALL = "Debian's chromium is missing: run `make browser` (as root: apt-get install chromium fonts-droid-fallback)"
 
 
 def find_browser():

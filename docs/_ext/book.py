@@ -4,6 +4,8 @@
   to the paper, and to the previous and next chapters. They are added to each chapter's document tree
   when Sphinx reads it (`doctree-read`), so the notebooks stay as `chapters/build.py` writes them.
 - `cli-help`: a directive that prints a command's `--help`, run in this process, for the API page.
+- Links from docs/*.md to `../chapters/...` (right on a code host, where docs/chapters does not exist)
+  are read as `chapters/...`, the copies the book renders.
 - `sync_chapters`: the committed notebooks are copied into the docs tree (docs/chapters, git-ignored),
   since Sphinx reads only files under its source folder.
 - MathJax: the copy inside the jupyter-server-mathjax wheel goes to `_static/mathjax`, so formulas
@@ -40,6 +42,12 @@ def sync_chapters(source, target):
         copy = target / path.name
         if not copy.exists() or copy.read_bytes() != path.read_bytes():
             shutil.copyfile(path, copy)
+
+
+def relink_chapters(app, docname, source):
+    """`](../chapters/X)` in a guide page -> `](chapters/X)`: the same notebook, as the book holds it."""
+    if not docname.startswith("chapters/"):
+        source[0] = source[0].replace("](../chapters/", "](chapters/")
 
 
 def chapter_names(env):
@@ -123,6 +131,7 @@ def copy_mathjax(app, exception):
 
 
 def setup(app):
+    app.connect("source-read", relink_chapters)
     app.connect("doctree-read", add_chapter_header)
     app.connect("build-finished", copy_mathjax)
     app.add_directive("cli-help", CliHelp)

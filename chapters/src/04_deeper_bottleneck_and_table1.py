@@ -145,7 +145,7 @@ fig
 # of chapters 5 and 7 use at every change of shape:
 
 # %%
-print(inspect.getsource(blocks.ZeroPadShortcut))
+print(inspect.getsource(gr.blocks.ZeroPadShortcut))  # (`blocks` above is a table column now)
 
 # %% [markdown]
 # What the three options cost for ResNet-34:

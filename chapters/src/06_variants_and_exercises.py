@@ -313,8 +313,9 @@ for name, net in (("[3, 4, 6, 3] basic", r34), ("[3, 4, 6, 3] bottleneck", r50))
 # chain of ReLUs. In v2 the output of block $l$ is $x_l + F(x_l)$, so
 # $x_L = x_l + \sum_{i=l}^{L-1} F(x_i)$: an exact identity path, forward and backward. The
 # follow-up paper measured the gain on deep nets: on CIFAR-10, 5.46% test error with v2 against
-# 5.93% with v1 at 164 layers, and 4.92% against 7.61% at 1001 layers. We test it at a depth we can train here: the CIFAR ResNet-32
-# layout with v1 blocks and with v2 blocks, same data, recipe and seed.
+# 5.93% with v1 at 164 layers, and 4.92% against 7.61% at 1001 layers. We try it at a depth we
+# can train here: the CIFAR ResNet-32 layout with v1 blocks and with v2 blocks, same data, recipe
+# and seed.
 
 # %%
 rows = []

@@ -257,17 +257,19 @@ except FirstEpochOnly as stop:
 print(f"after epoch 1: train acc {row['train_acc']:.3f} (measured during the epoch); test acc with the "
       f"running averages {scores['running averages']:.3f}, with batch statistics {scores['batch statistics']:.3f}")
 lag = scores["batch statistics"] - scores["running averages"]
-print(f"-> batch statistics score {lag:+.3f} against the running averages: "
-      + ("the lagging running averages explain most of the early test gap"
-         if lag > 0.5 * (row["train_acc"] - scores["running averages"]) > 0 else
-         "the running averages do not explain the early test gap"))
+gap = row["train_acc"] - scores["running averages"]
+print(f"-> test accuracy {gap:.3f} below training accuracy; batch statistics score {lag:+.3f} against the "
+      "running averages: " + ("there is no early test gap to explain" if gap <= 0.05 else
+                               "the lagging running averages explain most of the gap" if lag > 0.5 * gap else
+                               "the running averages do not explain the gap"))
 
 # %% [markdown]
-# The last printed line gives the verdict, computed from the two scores: if the same weights score
+# The last printed line gives the verdict, computed from the scores: if the same weights score
 # much better with batch statistics, the early test accuracy was held down by running averages
 # that lag weights which still change fast, and the falling learning rate lets them catch up by
 # the last epoch (the main run's final test accuracy above). If the two scores are close, the
-# early gap is the weights' own, not batch norm's.
+# early gap is the weights' own, not batch norm's. (This probe is a second run from fresh weights,
+# so its first epoch resembles the main run's rather than repeating it.)
 
 # %%
 y_true, y_pred = evaluate.predict(net, test_iter, ctx)

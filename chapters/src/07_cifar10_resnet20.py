@@ -14,7 +14,7 @@
 # same cells train on it.
 #
 # **Settings** are printed by the next cell. **Expected time:** about N minutes in full mode on
-# <CPU> (2 threads); under a minute in quick mode.
+# <CPU> (2 threads); about N minutes in quick mode.
 
 # %%
 %matplotlib inline

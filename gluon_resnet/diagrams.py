@@ -37,9 +37,14 @@ def stack(ax, layers, title, shortcut=None, output="", x=0.0, step=0.62, width=1
         y -= step
         box(ax, x, y, "+", SUM, width=0.5)
         arrow(ax, (x, y + step - 0.25), (x, y + 0.25))
-        side = x + width / 2 + 0.75
-        arrow(ax, (x + 0.1, top + 0.22), (x + 0.27, y), colour="C3", rad=-0.5)
-        box(ax, side + 0.2, (top + y) / 2, shortcut, SHORTCUT, width=1.3, fontsize=7)
+        # The shortcut leaves the input, runs down the right side *through* its box (identity or
+        # 1x1 conv) and enters the sum from the side.
+        side, mid, half = x + width / 2 + 0.9, (top + y) / 2, 0.3
+        ax.plot([x, side, side], [top + 0.1, top + 0.1, mid + half], color="C3", lw=1)
+        arrow(ax, (side, mid + half + 0.02), (side, mid + 0.24), colour="C3")
+        ax.plot([side, side], [mid - 0.24, y], color="C3", lw=1)
+        arrow(ax, (side, y), (x + 0.3, y), colour="C3")
+        box(ax, side, mid, shortcut, SHORTCUT, width=1.3, fontsize=7)
     y -= step
     box(ax, x, y, "ReLU", width=width)
     arrow(ax, (x, y + step - 0.25), (x, y + 0.25))

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from .files import atomic_write
 
@@ -68,6 +68,32 @@ def plot_band(ax, runs, style="-", label=None, color=None, alpha=0.2):
         ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=alpha, lw=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return line
+
+
+def log_axis_ticks(ax, values, count=6):
+    """A log-scaled y axis with about ``count`` labelled ticks spread over ``values``' range.
+
+    Matplotlib labels a log axis only at powers of ten and their few multiples, so a range such as
+    0.8-1.05 gets two or three labels. Here a narrow range (under a factor of 10) gets about
+    ``count`` round values across the data; a wide one gets every power of ten. Labels are plain numbers; minor ticks are hidden. Returns the ticks shown.
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    lo, hi = values[values > 0].min(), values.max()
+    if hi <= lo * 1.0001:
+        lo, hi = lo * 0.9, hi * 1.1
+    if hi / lo >= 10:  # a wide range: every power of ten, which the eye reads at once
+        ticks = [float(10.0 ** k) for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)]
+        limits = (lo / 1.3, hi * 1.3)
+    else:  # a narrow one: about ``count`` round values (0.85, 0.9, 0.95, ...) across the data
+        limits = (lo / 1.03, hi * 1.03)
+        ticks = [float(f"{t:.6g}") for t in MaxNLocator(nbins=count, steps=[1, 2, 2.5, 5, 10]).tick_values(*limits)]
+    ax.set_yscale("log")
+    ax.set_ylim(*limits)
+    ticks = [t for t in ticks if limits[0] <= t <= limits[1]]
+    ax.set_yticks(ticks)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    return ticks
 
 
 def plot_confusion(matrix, labels, ax=None, title="confusion matrix", figsize=(5.5, 5)):

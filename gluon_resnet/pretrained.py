@@ -75,6 +75,25 @@ def load_pretrained(net, name, num_classes=10, in_channels=1, ctx=None, folder=N
 
 # ---------------------------------------------------------------------------- making them from a run
 
+def shown_path(path, cwd=None, home=None):
+    """``path`` as a manifest may print it: relative to the working folder when inside it, else
+    under ``~``, else its last two parts (a shipped file names no one's machine).
+
+    >>> shown_path("/work/runs/fast", cwd="/work", home="/root"), shown_path("/root/r/a", "/x", "/root")
+    ('runs/fast', '~/r/a')
+    >>> shown_path("/srv/runs/fast", cwd="/work", home="/root")
+    'runs/fast'
+    """
+    path = Path(path).absolute()
+    for base, prefix in ((Path(cwd or Path.cwd()), None), (Path(home or Path.home()), "~")):
+        try:
+            inner = path.relative_to(base)
+        except ValueError:
+            continue
+        return str(inner) if prefix is None else f"{prefix}/{inner}"
+    return str(Path(*path.parts[-2:]))
+
+
 def train_command(config):
     """The ``train`` command line that gives ``config``: a preset and the flags that differ from it.
 
@@ -136,7 +155,7 @@ def make_weights(run, folder=None, data_dir=None):
             "train_minutes": round(sum(r["seconds"] for r in metrics["history"]) / 60, 1),
             "trained_utc": finished.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_description(),
             "environment": metrics.get("environment"),
-            "command": f"python -m gluon_resnet.pretrained --from-run {run}"}
+            "command": f"python -m gluon_resnet.pretrained --from-run {shown_path(run)}"}
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / info["file"], members["params"])
     atomic_write(folder / f"{name}.json", json.dumps(info, indent=1) + "\n")

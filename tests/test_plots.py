@@ -62,3 +62,28 @@ def test_band_draws_the_mean_and_shades_min_to_max():
 def test_history_plot_ticks_whole_epochs():
     ax = plots.plot_history(HISTORY[:2]).axes[0]
     assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_log_axis_ticks_label_a_narrow_range_readably():
+    # Fig. 7's responses span about 0.8-1.05: matplotlib's log axis labels only 0.8, 0.9 and 1
+    fig = Figure()
+    ax = fig.add_subplot()
+    values = [0.81, 0.87, 0.95, 1.02, 1.04]
+    ax.plot(range(5), values)
+    ticks = plots.log_axis_ticks(ax, values)
+    fig.canvas.draw()
+    low, high = ax.get_ylim()
+    shown = [t for t in ax.get_yticks() if low <= t <= high]
+    labels = [label.get_text() for label in ax.get_yticklabels() if label.get_text()]
+    assert len(shown) >= 5 and shown == ticks and low <= min(values) and high >= max(values)
+    assert len(set(labels)) == len(labels) >= 5 and all(float(x) == t for x, t in zip(labels, ticks))
+    assert ax.get_yscale() == "log" and not ax.yaxis.get_minor_locator().tick_values(low, high)
+
+
+def test_log_axis_ticks_use_powers_of_ten_over_a_wide_range():
+    fig = Figure()
+    ax = fig.add_subplot()
+    ticks = plots.log_axis_ticks(ax, [0.5, 3.0, 40.0, 700.0])
+    assert ticks == [1.0, 10.0, 100.0]  # 0.1 and 1000 fall outside the data
+    fig.canvas.draw()
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["1", "10", "100"]

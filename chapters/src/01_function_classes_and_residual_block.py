@@ -9,8 +9,7 @@
 # from `gluon_resnet`, and shows how it relates to the compiled twin the later chapters train.
 #
 # **Settings:** none; nothing is trained, so quick mode (`GLUON_RESNET_QUICK=1`) and full mode
-# run the same cells. **Expected time:** under a minute on 2 CPU cores (the d2l import is the
-# slowest cell).
+# run the same cells. **Expected time:** about N minutes in full mode on <CPU> (2 threads).
 
 # %%
 %matplotlib inline
@@ -179,8 +178,23 @@ with autograd.train_mode():
 print("largest |Residual - compiled HybridResidual|:", gap)
 
 # %% [markdown]
-# In the paper's words the shortcut makes the identity the *default*; the stacked layers only have
-# to learn a correction to it. Chapter 2 stacks these blocks into the lesson's ResNet-18, and
+# d2l's summary puts it this way: with a residual block, letting the data pass through unchanged
+# becomes a layer's *default* behaviour, and the stacked layers only have to learn a correction to
+# it. The paper argues the same point as a matter of conditioning (Section 3.1): if the best
+# function for some layers is closer to the identity than to zero, a solver should find it more
+# easily as a small perturbation of the identity than by learning the whole function afresh.
+#
+# Two more points from d2l's discussion. First, the idea has a predecessor: **highway networks**
+# (Srivastava et al., 2015) also carried the input past a stack of layers, but through a *gate*,
+# a learned sigmoid that mixes the input and the layers' output. A gate has parameters and can
+# close; the residual shortcut is a fixed identity with nothing to learn, which is what makes the
+# "do nothing" solution free. Second, because a block with its last batch-norm scale at zero *is*
+# the identity (for non-negative inputs, as checked above), blocks initialised that way can be
+# **inserted into a network while it trains**: right after the insertion the network computes
+# exactly what it did before, and training then grows the new blocks away from the identity only
+# as far as the loss asks. For very large networks this can shorten training.
+#
+# Chapter 2 stacks these blocks into the lesson's ResNet-18, and
 # chapter 5 shows the degradation problem - and its cure - on real training runs.
 #
 # ## 中文小结
@@ -188,7 +202,9 @@ print("largest |Residual - compiled HybridResidual|:", gap)
 # 加深网络并不保证更好：只有当新的函数类包含旧的函数类（嵌套）时，更大的模型才不会离目标函数更远。
 # 残差块让新增的层只需学习残差 $g(\mathbf{x}) = f(\mathbf{x}) - \mathbf{x}$，
 # 并通过快捷连接把输入加回，输出为 $\mathrm{ReLU}(g(\mathbf{x}) + \mathbf{x})$；
-# 把最后一个批量规范化的缩放参数置零，块就变成恒等映射。
+# 把最后一个批量规范化的缩放参数置零，对非负输入，块就变成恒等映射。
+# 这也意味着可以在训练过程中插入这样初始化为恒等映射的新块，而不改变网络当前的输出。
+# 在它之前，高速公路网络（highway networks）用带门控的旁路传递输入；残差块的快捷连接则是没有参数的恒等映射。
 # 我们的 `Residual` 与 d2l 的 `d2l.Residual` 在相同参数下输出完全一致，
 # 而后续章节训练的是编译版 `HybridResidual`，测试保证两者数值相同。
 

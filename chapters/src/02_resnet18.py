@@ -10,7 +10,7 @@
 # `gluon_resnet.shapes.layer_table`.
 #
 # **Settings:** none; nothing is trained, so quick mode (`GLUON_RESNET_QUICK=1`) and full mode
-# run the same cells. **Expected time:** under a minute on 2 CPU cores.
+# run the same cells. **Expected time:** about N minutes in full mode on <CPU> (2 threads).
 
 # %%
 %matplotlib inline
@@ -31,7 +31,7 @@ print("settings: none (nothing is trained); quick mode:", QUICK)
 # %% [markdown]
 # ## Four parts
 #
-# 1. **Stem** (the first layers, before any residual block (残差块)) - a 7x7 convolution with 64 channels and stride 2, batch norm, ReLU, then a 3x3
+# 1. **Stem** (茎, the first layers, before any residual block (残差块)) - a 7x7 convolution with 64 channels and stride 2, batch norm, ReLU, then a 3x3
 #    max-pool with stride 2: a 224x224 image becomes a 56x56 map before any residual block.
 # 2. **Four stages** of two residual blocks each, with 64, 128, 256 and 512 channels. The first
 #    stage keeps the size (the max-pool just shrank it); each later stage halves height and width
@@ -59,6 +59,14 @@ models.D2L_STAGES
 
 # %%
 print(inspect.getsource(models.resnet_stage))
+
+# %% [markdown]
+# and `resnet18_d2l` puts the stem, the four stages and the head together (with
+# `imperative=True` it builds the stages from chapter 1's `Residual` itself, otherwise from its
+# compiled twin `HybridResidual`):
+
+# %%
+print(inspect.getsource(gr.resnet18_d2l))
 
 # %% [markdown]
 # ## The shape walk at 224x224
@@ -141,7 +149,7 @@ print(f"ResNet-18 (lesson, 1 input channel, 10 classes): {params:,} parameters, 
 # %% [markdown]
 # ## 中文小结
 #
-# ResNet-18 由四部分组成：主干开头的 7x7 卷积与最大汇聚、四个各含两个残差块的阶段、全局平均汇聚和全连接层，
+# ResNet-18 由四部分组成：茎（stem，即开头的 7x7 卷积与最大汇聚）、四个各含两个残差块的阶段、全局平均汇聚和全连接层，
 # 共 18 个带权重的层。除第一阶段外，每个阶段的第一个残差块把高和宽减半、通道数加倍，
 # 因此其快捷连接需要 1x1 卷积。高宽减半使位置数变为四分之一，而通道加倍使每个位置的计算量变为四倍，
 # 所以各阶段的乘加次数大致持平；参数却集中在第四阶段。网络不依赖输入尺寸，

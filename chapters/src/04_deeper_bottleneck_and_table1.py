@@ -7,8 +7,8 @@
 # sets our numbers beside the paper's Table 1. It ends with the three shortcut options A, B and C.
 #
 # **Settings:** nothing is trained; full mode walks all five depths (18 to 152 layers), quick
-# mode (`GLUON_RESNET_QUICK=1`) only the first three. **Expected time:** about a minute in full
-# mode on 2 CPU cores.
+# mode (`GLUON_RESNET_QUICK=1`) only the first three. **Expected time:** about N minutes in full
+# mode on <CPU> (2 threads).
 
 # %%
 %matplotlib inline
@@ -140,7 +140,15 @@ fig
 # - **B**: a 1x1 projection (with batch norm) only where the shape changes, identity elsewhere;
 # - **C**: a projection on every block.
 #
-# What they cost for ResNet-34:
+# Option A needs no layer with weights: a 1x1 max-pool with a stride keeps every other pixel, and
+# `np.pad` appends the missing channels as zeros. The package's shortcut, which the CIFAR networks
+# of chapters 5 and 7 use at every change of shape:
+
+# %%
+print(inspect.getsource(gr.blocks.ZeroPadShortcut))  # (`blocks` above is a table column now)
+
+# %% [markdown]
+# What the three options cost for ResNet-34:
 
 # %%
 rows = []
@@ -153,8 +161,11 @@ pd.DataFrame(rows).set_index("option")
 # %% [markdown]
 # B costs almost nothing over A (three projections), while C adds a projection to every block.
 # The paper measured top-1 error on ImageNet (10-crop) of 25.03% for A, 24.52% for B and 24.19%
-# for C with ResNet-34: a small gain for a real cost, so the authors keep B and conclude that
-# projections are not essential to fix degradation - identity shortcuts do that. For the
+# for C with ResNet-34. Two conclusions follow. B beats A, and the paper's explanation is that
+# A's zero-padded channels learn no residual at all; B's three projections fix that almost for
+# free, so B is kept. C gains a little more, but all three differences are small: all three
+# options cure degradation, so projections are not what cures it, and C's gain does not pay for
+# a projection on every block. C is dropped to save memory, time and parameters. For the
 # bottleneck networks identity shortcuts matter even more: a projection on the 256- to
 # 2048-channel outer ends of every block would double the block's cost.
 
@@ -165,7 +176,9 @@ pd.DataFrame(rows).set_index("option")
 # 再用 1x1 卷积升回 256。按论文图 5 的比较，它与 64 通道的基本残差块代价相近，
 # 却能处理 256 通道并多一层；若用基本块处理 256 通道，代价是它的 17 倍。
 # 我们统计的乘加次数与论文表 1 在每个深度上相差不到 0.1 G。
-# 形状改变处的快捷连接有 A、B、C 三种选择，论文保留 B，因为恒等快捷连接已足以解决退化问题。
+# 形状改变处的快捷连接有 A、B、C 三种选择：选项 A 用步幅子采样并补零通道，不含参数。
+# B 比 A 好（A 补出的零通道没有残差学习），且几乎不增加代价，所以保留 B；
+# C 只再好一点，三者差别都很小，说明投影并非解决退化的关键，因此为节省内存、时间和参数而舍弃 C。
 
 # %%
 notebook.finish(T0, QUICK)

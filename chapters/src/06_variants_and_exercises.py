@@ -214,7 +214,7 @@ print("ResNet(layer_dims=[1, 1, 1, 1]):", shapes.weighted_depth(custom), "weight
       f"{shapes.count_params(custom):,} parameters, output", custom(np.zeros((2, 1, 96, 96))).shape)
 
 # %% [markdown]
-# # Exercises
+# ## Exercises
 #
 # ### 1. What are the major differences between the Inception block and the residual block? What happens if we remove some paths from the Inception block?
 #

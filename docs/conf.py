@@ -25,7 +25,6 @@ language = "en"
 extensions = ["myst_nb", "sphinx.ext.autodoc", "book"]
 root_doc = "index"
 exclude_patterns = ["_build", "examples", "**/.ipynb_checkpoints"]
-# chapter 6 has a second H1 ("# Exercises") over H3 questions: a chapter-source fix, reported, not hidden elsewhere
 suppress_warnings = []
 
 # notebooks: render what is committed, never execute

@@ -75,7 +75,7 @@ def make_weights(run, folder=None, data_dir=None):
             "environment": record.environment,
             "command": f"python -m gluon_resnet.pretrained --from-run {shown_path(run)}"}
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / info["file"], members["params"])
+    atomic_write(folder / info["file"], params)
     atomic_write(folder / f"{name}.json", json.dumps(info, indent=1) + "\n")
     return info
 

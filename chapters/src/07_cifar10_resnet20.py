@@ -26,6 +26,7 @@ import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
 from gluon_resnet import cifar, evaluate, notebook, plots, shapes
 from gluon_resnet.loop import train
+from gluon_resnet.settings import Settings
 from mxnet import autograd, gluon, np
 
 QUICK = notebook.quick()
@@ -212,8 +213,8 @@ for name in ("cifar_plain56", "cifar_resnet56"):
 # %%
 net = gr.get_model("cifar_resnet20", in_channels=channels)
 ctx = gr.devices()[0]
-history = train(net, train_iter, test_iter, SETTINGS["epochs"], ctx=ctx, log=lambda line: None,
-                on_epoch=plots.LivePlot(title=f"ResNet-20 on {DATA}"), **RECIPE)
+history = train(net, train_iter, test_iter, Settings(epochs=SETTINGS["epochs"], **RECIPE), ctx,
+                log=lambda line: None, on_epoch=plots.LivePlot(title=f"ResNet-20 on {DATA}"))
 
 # %%
 last = history[-1]

@@ -160,3 +160,9 @@ def test_shifted_tta_scores_copies_moved_down_right_and_up_left():
     mirrored = loop.scores(pixels, X, tta=True, shifts=1).reshape(5, 5).asnumpy()
     assert sorted(zip(*np.nonzero(mirrored))) == [(1, 0), (1, 4), (2, 1), (2, 3), (3, 2)]
     assert mirrored[3, 2] == 2  # column 2 is the middle of 5: the mirror lands on the same pixel
+
+
+def test_train_takes_one_settings_object_not_a_score_of_keywords():
+    import inspect
+    assert list(inspect.signature(loop.train).parameters) == [
+        "net", "train_iter", "test_iter", "settings", "ctx", "log", "on_epoch", "hooks"]

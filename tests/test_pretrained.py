@@ -1,6 +1,5 @@
 """Shipped weights: they score what their manifest says, load offline, and refuse what does not fit."""
 import fnmatch
-import json
 import hashlib
 import shutil
 import tomllib

@@ -254,28 +254,29 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     (``ema.WeightAverage``); the raw ones go on training and are what ``hooks.save`` keeps. With
     ``hooks.resume`` training goes on after its last epoch and the returned list starts with its rows.
     """
-    hooks, ctxs, s = hooks or Hooks(), as_ctx_list(ctx), settings
-    steps, epochs, resume = len(train_iter), s.epochs, hooks.resume
-    sched = make_schedule(s.schedule, s.lr, steps * epochs, s.warmup_epochs * steps)
-    start(net, ctxs, resume, s.seed)
-    trainer = make_trainer(net, s.optimizer, s.lr, s.momentum, s.wd, hooks.cluster, sched)
+    hooks, ctxs = hooks or Hooks(), as_ctx_list(ctx)
+    steps, epochs, resume = len(train_iter), settings.epochs, hooks.resume
+    sched = make_schedule(settings.schedule, settings.lr, steps * epochs, settings.warmup_epochs * steps)
+    start(net, ctxs, resume, settings.seed)
+    trainer = make_trainer(net, settings.optimizer, settings.lr, settings.momentum, settings.wd, hooks.cluster,
+                           sched)
     if resume is not None:
         resume.restore_trainer(trainer)  # momentum buffers and the schedule's step count
-    if not s.imperative and isinstance(net, gluon.HybridBlock):
+    if not settings.imperative and isinstance(net, gluon.HybridBlock):
         hybridize_static(net)
-    ema = WeightAverage(net, s.ema) if s.ema else None
-    progress = not s.quiet and sys.stderr.isatty()
+    ema = WeightAverage(net, settings.ema) if settings.ema else None
+    progress = not settings.quiet and sys.stderr.isatty()
     history = list(resume.history) if resume else []
-    guard = LossGuard(1000.0 if s.loss_guard else None, history[0]["train_loss"] if history else None)
+    guard = LossGuard(1000.0 if settings.loss_guard else None, history[0]["train_loss"] if history else None)
     for epoch in range(len(history), epochs):
-        if s.seed is not None:
-            mx.random.seed(s.seed + epoch)  # any random op in the net repeats on resume
+        if settings.seed is not None:
+            mx.random.seed(settings.seed + epoch)  # any random op in the net repeats on resume
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
-        shifts = s.tta_shifts if epoch + 1 == epochs else 0
-        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, epochs, s.label_smoothing,
-                        progress, s.tta, hooks.should_stop, guard, ema, shifts)
-        row["lr"] = sched((epoch + 1) * steps) if sched else s.lr  # the rate of the epoch's last step
+        shifts = settings.tta_shifts if epoch + 1 == epochs else 0
+        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, epochs, settings.label_smoothing,
+                        progress, settings.tta, hooks.should_stop, guard, ema, shifts)
+        row["lr"] = sched((epoch + 1) * steps) if sched else settings.lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
         log(f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.3f}, "

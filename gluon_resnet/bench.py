@@ -251,7 +251,7 @@ def inference_nets(model, size):
     """Two hybridized copies of ``model`` holding the same parameters (the shipped weights where there
     are some), one for batch 1 and one for batch 256, so neither re-plans its static graph per call."""
     from .onnx_export import hybrid_twin
-    from .pretrained import shipped
+    from .zoo import shipped
 
     net = get_model(model, pretrained=model in shipped())
     if model not in shipped():  # the weights do not change the speed

@@ -1,28 +1,21 @@
-"""The checkpoint file format: one zip per run, replaced atomically after every epoch, verified on load.
+"""The checkpoint file format, and nothing else: one zip per run, verified on load.
 
-``DIR/checkpoint.zip`` holds ``params`` (``net.save_parameters``), ``trainer.states``
+``checkpoint.zip`` holds ``params`` (``net.save_parameters``), ``trainer.states``
 (``trainer.save_states``: momentum buffers, the optimizer and its learning-rate schedule) and
-``meta.json``: ``format`` (``FORMAT``), ``epoch``, ``model`` (what ``get_model`` needs to build the
-network again), ``config``, ``history`` and the sha256 of the other two members. It is written to a
-temporary name in ``DIR`` and renamed into place (``files.replacing``), so a kill at any moment
-leaves the previous checkpoint or the new one, never a mixture; loading checks the format and
-every hash, so a damaged or foreign file is refused, not half-used.
+``meta.json``: ``format`` (``FORMAT``), the sha256 of the other two members, and the meta dict the
+writer hands in (``run.Saver`` writes it and ``run.read_run`` is its only reader). Loading checks
+the format and every hash, so a damaged or foreign file is refused, not half-used. The run folder
+replaces the file atomically after every epoch (``run.Saver``, through ``files.replacing``).
 """
 import hashlib
 import io
 import json
 import os
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 
-import mxnet as mx
-from mxnet import gluon
-
 from .errors import UserError
-from .files import replacing
-from .models import get_model
 
 CHECKPOINT = "checkpoint.zip"
 FORMAT = 2  # 2: meta.json names the model ({"name", "num_classes", "imperative"}) for load_model
@@ -59,13 +52,6 @@ def checkpoint_bytes(net, trainer, meta):
             zf.writestr(name, data)
         zf.writestr("meta.json", json.dumps(meta, indent=1))
     return buffer.getvalue()
-
-
-def save_checkpoint(directory, net, trainer, meta):
-    """Write ``DIR/checkpoint.zip`` atomically (see ``checkpoint_bytes``)."""
-    data = checkpoint_bytes(net, trainer, meta)
-    with replacing(Path(directory) / CHECKPOINT) as (tmp,):
-        Path(tmp).write_bytes(data)
 
 
 def read_checkpoint(directory):
@@ -105,43 +91,3 @@ def restore(net, members, ctx, where="the checkpoint"):
 def restore_trainer(trainer, members):
     """Load momentum buffers and optimizer state into a trainer whose parameters are restored."""
     _load(trainer.load_states, members["trainer.states"], ".states")
-
-
-def load_model(directory, ctx=None, hybridize=True):
-    """The trained network of a run folder, ready to predict: ``net = load_model("runs/fast")``.
-
-    Built from the checkpoint's ``model`` entry alone, on ``ctx`` (default: the CPU).
-    """
-    meta, members = read_checkpoint(directory)
-    spec = meta["model"]
-    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])
-    restore(net, members, ctx or mx.cpu(), where=str(Path(directory) / CHECKPOINT))
-    if hybridize and not spec["imperative"]:
-        net.hybridize(static_alloc=True, static_shape=True)
-    return net
-
-
-def export_model(net, prefix, input_shape, ctx=None):
-    """Write ``PREFIX-symbol.json`` and ``PREFIX-0000.params`` for deployment (``HybridBlock.export``).
-
-    The graph is traced on one zero batch of ``input_shape``; both files are renamed into place
-    only once both are written. Reload with ``load_exported(prefix)``.
-    """
-    prefix = Path(prefix)
-    net.hybridize(static_alloc=True, static_shape=True)
-    net(mx.np.zeros(input_shape, ctx=ctx or mx.cpu()))
-    targets = [prefix.parent / f"{prefix.name}-symbol.json", prefix.parent / f"{prefix.name}-0000.params"]
-    with tempfile.TemporaryDirectory(prefix="gluon_resnet-export-") as folder, \
-            replacing(*targets) as temps:
-        net.export(os.path.join(folder, prefix.name), epoch=0)
-        for target, tmp in zip(targets, temps):
-            Path(tmp).write_bytes((Path(folder) / target.name).read_bytes())
-    return targets
-
-
-def load_exported(prefix, ctx=None):
-    """The exported network as a ``gluon.SymbolBlock``, independent of this package's classes."""
-    with warnings.catch_warnings():  # "cannot decide type for data": it is float32, set at first call
-        warnings.simplefilter("ignore", UserWarning)
-        return gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params",
-                                         ctx=ctx or mx.cpu())

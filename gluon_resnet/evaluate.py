@@ -9,22 +9,13 @@ from pathlib import Path
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import numpy as np
 
-from . import checkpoint as ckpt
 from .cli import ArgumentParser, friendly, number
 from .data import (TEXT_LABELS, ArrayLoader, balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
                    resize_images)
-from .loop import scores
+from .loop import predict  # noqa: F401  (evaluate.predict: the name chapter 8 and older code use)
 from .plots import plot_confusion, save_figure, show_images
+from .run import read_run
 from .runtime import devices
-
-
-def predict(net, data_iter, ctx, tta=False, shifts=0):
-    """True and predicted labels over ``data_iter`` as two int arrays (``tta``, ``shifts``: see ``loop.scores``)."""
-    true, pred = [], []
-    for X, y in data_iter:
-        true.append(y.asnumpy())
-        pred.append(scores(net, X.as_in_ctx(ctx), tta, shifts).argmax(axis=1).asnumpy())
-    return np.concatenate(true).astype(np.int64), np.concatenate(pred).astype(np.int64)
 
 
 def confusion_matrix(y_true, y_pred, num_classes=10):
@@ -97,35 +88,36 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     ``--tta-shifts``; the checkpoint holds the raw weights, also of an ``--ema`` run); ``device`` is
     chosen as ``train --device`` chooses (``runtime.devices``), and the first one is used."""
     ctx = devices(device)[0]
-    meta, _ = ckpt.read_checkpoint(directory)
-    net = ckpt.load_model(directory, ctx)
+    record = read_run(directory)
+    net, trained = record.load_net(ctx), record.settings
     if cam and cam_layer:
         from .explain import split
         split(net, cam_layer)  # an unknown layer fails here, before anything is written
     data = load_fashion_mnist(data_dir)
     images, labels = balanced_subset(data.test_images, data.test_labels, subset)
-    images = resize_images(images, meta["config"].get("resize"))
-    tta = meta["config"].get("tta", False) if tta is None else tta
-    shifts = meta["config"].get("tta_shifts", 0) if tta_shifts is None else tta_shifts
+    images = resize_images(images, trained.resize)
+    tta = trained.tta if tta is None else tta
+    shifts = trained.tta_shifts if tta_shifts is None else tta_shifts
     y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts)
     matrix = confusion_matrix(y_true, y_pred)
-    save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{meta['config']['model']}, epoch {meta['epoch']}"),
+    save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{trained.model}, epoch {record.epoch}"),
                 Path(directory) / "confusion.png")
     shown = slice(0, num_images)
     save_figure(show_images(images[shown], prediction_titles(y_true[shown], y_pred[shown])),
                 Path(directory) / "predictions.png")
-    result = {"epoch": meta["epoch"], "test_acc": float((y_true == y_pred).mean()),
+    result = {"epoch": record.epoch, "test_acc": float((y_true == y_pred).mean()),
               "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true),
               "tta": tta, "tta_shifts": shifts}
     if export:
-        result["exported"] = ckpt.export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
+        from .onnx_export import export_model
+        result["exported"] = export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
     if cam:
         from .explain import cam_figure
         result["cam"] = save_figure(cam_figure(net, images, labels, batch_size=batch_size, layer=cam_layer),
                                     Path(directory) / "cam.png")
     if onnx:
         from .onnx_export import export_and_check
-        result["onnx"], result["onnx_parity"] = export_and_check(net, meta["config"], Path(directory) / "model.onnx",
+        result["onnx"], result["onnx_parity"] = export_and_check(net, record.model, Path(directory) / "model.onnx",
                                                                  images, batch_size)
     return result
 

@@ -143,7 +143,7 @@ def cam_figure(net, images, labels, count=16, batch_size=500, layer=None):
     answered right and half wrong, under their Grad-CAM maps at ``layer`` (default: the last
     stage), titled true over predicted label."""
     from .data import ArrayLoader, get_fashion_mnist_labels, to_unit_floats
-    from .evaluate import predict
+    from .loop import predict
 
     y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), context_of(net))
     take = right_and_wrong(y_true, y_pred, count)

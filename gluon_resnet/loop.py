@@ -2,7 +2,7 @@
 
 In Python::
 
-    history = train(net, train_iter, test_iter, num_epochs=10, lr=0.05, ctx=mx.cpu())
+    history = train(net, train_iter, test_iter, Settings(epochs=10, lr=0.05), mx.cpu())
 
 returns one dict per epoch (epoch, train_loss, train_acc, test_acc, examples_per_sec, seconds).
 Nothing here knows about the command line; ``python -m gluon_resnet.train`` drives it.
@@ -12,14 +12,19 @@ import hashlib
 import math
 import sys
 import time
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 import mxnet as mx
+import numpy
 from mxnet import autograd, gluon, init, np, npx
 from tqdm import tqdm
 
 from . import distributed
+from .ema import WeightAverage
 from .errors import UserError
+from .models import hybridize_static
 
 
 class Diverged(UserError):
@@ -149,18 +154,33 @@ def scores(net, X, tta=False, shifts=0):
     return out
 
 
+def predicted(net, data_iter, ctx, tta=False, shifts=0):
+    """Per batch of ``data_iter``: (true labels, predicted labels), both on the first device of ``ctx``.
+
+    The one evaluation loop: ``accuracy_sums`` counts its hits, ``predict`` keeps its labels."""
+    ctx = as_ctx_list(ctx)[0]
+    for X, y in data_iter:
+        X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
+        yield y, scores(net, X, tta, shifts).argmax(axis=1).astype(y.dtype)
+
+
 def accuracy_sums(net, data_iter, ctx, tta=False, shifts=0):
     """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device.
 
     Counted here because ``mx.metric.Accuracy`` (MXNet 1.9) takes only legacy NDArrays, not the
     ``mx.np`` arrays this package uses."""
-    ctx = as_ctx_list(ctx)[0]
     correct, seen = 0.0, 0
-    for X, y in data_iter:
-        X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
-        correct += float((scores(net, X, tta, shifts).argmax(axis=1).astype(y.dtype) == y).sum())
+    for y, y_hat in predicted(net, data_iter, ctx, tta, shifts):
+        correct += float((y_hat == y).sum())
         seen += y.size
     return correct, seen
+
+
+def predict(net, data_iter, ctx, tta=False, shifts=0):
+    """True and predicted labels over ``data_iter`` as two int64 numpy arrays (``tta``, ``shifts``:
+    see ``scores``), for a confusion matrix or a grid of labelled images."""
+    pairs = [(y.asnumpy(), y_hat.asnumpy()) for y, y_hat in predicted(net, data_iter, ctx, tta, shifts)]
+    return tuple(numpy.concatenate(column).astype(numpy.int64) for column in zip(*pairs))
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -209,52 +229,61 @@ def start(net, ctxs, resume, seed):
     net.initialize(init.Xavier(), ctx=ctxs, force_reinit=True)
 
 
-def train(net, train_iter, test_iter, num_epochs, lr, ctx, log=print, on_epoch=None, *,
-          optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-          label_smoothing=0.0, hybridize=True, seed=None, progress=False, tta=False, should_stop=None,
-          cluster=None, resume=None, save=None, max_loss_ratio=1000.0, ema=None, tta_shifts=0):
-    """Train ``net``; return one dict per epoch and call ``on_epoch(row)`` after each.
+@dataclass
+class Hooks:
+    """What only the caller of ``train`` knows: ``should_stop()`` is asked after every batch (true:
+    the loop raises KeyboardInterrupt); ``save(net, trainer, history)`` keeps each finished epoch
+    (``run.Saver`` writes a run folder); ``resume`` continues a saved run: an object with ``history``
+    (the rows of the epochs done), ``restore_net(net, ctxs)`` and ``restore_trainer(trainer)``
+    (``run.RunRecord`` is one); ``cluster`` (``distributed.connect``) picks the kvstore."""
+    should_stop: Optional[Callable[[], bool]] = None
+    save: Optional[Callable] = None
+    resume: object = None
+    cluster: object = None
 
-    ``ctx`` is a device or a list of them (each batch is split across the list); ``cluster``
-    (``distributed.connect``) the kvstore. ``should_stop()`` is asked after every batch; when it
-    returns true the loop raises ``KeyboardInterrupt``. ``max_loss_ratio``: see ``LossGuard``
-    (None: stop on NaN/inf only). ``tta`` scores the test set with mirror images (see ``scores``);
-    ``tta_shifts`` adds shifted copies in the last epoch's scoring only (two or four more passes).
-    ``ema`` (an ``ema.WeightAverage`` of ``net``) is updated after every step, and the test set
-    scores the averaged weights; the raw ones go on training and are what ``save`` keeps.
 
-    ``save(net, trainer, history)`` keeps each finished epoch (``run.Saver`` writes a run folder).
-    ``resume`` continues a saved run: any object with ``history`` (the rows of the epochs done),
-    ``restore_net(net, ctxs)`` and ``restore_trainer(trainer)`` (``run.ResumePoint`` is one);
-    training goes on after its last epoch and the returned list starts with its rows.
+def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None, hooks=None):
+    """Train ``net`` as ``settings`` (a ``settings.Settings``) say; return one dict per epoch and
+    call ``on_epoch(row)`` after each.
+
+    ``ctx`` is a device or a list of them (each batch is split across the list). The loop reads
+    the recipe fields of ``settings`` and ``loss_guard`` (see ``LossGuard``) and ``quiet`` (progress
+    bars, shown only on a terminal); ``imperative`` runs the net without hybridizing it. ``tta``
+    scores the test set with mirror images (see ``scores``); ``tta_shifts`` adds shifted copies in
+    the last epoch's scoring only. With ``ema`` the test set scores a moving average of the weights
+    (``ema.WeightAverage``); the raw ones go on training and are what ``hooks.save`` keeps. With
+    ``hooks.resume`` training goes on after its last epoch and the returned list starts with its rows.
     """
-    ctxs = as_ctx_list(ctx)
-    steps = len(train_iter)
-    sched = make_schedule(schedule, lr, steps * num_epochs, warmup_epochs * steps)
-    start(net, ctxs, resume, seed)
-    trainer = make_trainer(net, optimizer, lr, momentum, wd, cluster, sched)
+    hooks, ctxs = hooks or Hooks(), as_ctx_list(ctx)
+    steps, epochs, resume = len(train_iter), settings.epochs, hooks.resume
+    sched = make_schedule(settings.schedule, settings.lr, steps * epochs, settings.warmup_epochs * steps)
+    start(net, ctxs, resume, settings.seed)
+    trainer = make_trainer(net, settings.optimizer, settings.lr, settings.momentum, settings.wd, hooks.cluster,
+                           sched)
     if resume is not None:
         resume.restore_trainer(trainer)  # momentum buffers and the schedule's step count
-    if hybridize and isinstance(net, gluon.HybridBlock):
-        net.hybridize(static_alloc=True, static_shape=True)
+    if not settings.imperative and isinstance(net, gluon.HybridBlock):
+        hybridize_static(net)
+    ema = WeightAverage(net, settings.ema) if settings.ema else None
+    progress = not settings.quiet and sys.stderr.isatty()
     history = list(resume.history) if resume else []
-    guard = LossGuard(max_loss_ratio, history[0]["train_loss"] if history else None)
-    for epoch in range(len(history), num_epochs):
-        if seed is not None:
-            mx.random.seed(seed + epoch)  # any random op in the net repeats on resume
+    guard = LossGuard(1000.0 if settings.loss_guard else None, history[0]["train_loss"] if history else None)
+    for epoch in range(len(history), epochs):
+        if settings.seed is not None:
+            mx.random.seed(settings.seed + epoch)  # any random op in the net repeats on resume
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
-        shifts = tta_shifts if epoch + 1 == num_epochs else 0
-        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing,
-                        progress, tta, should_stop, guard, ema, shifts)
-        row["lr"] = sched((epoch + 1) * steps) if sched else lr  # the rate of the epoch's last step
+        shifts = settings.tta_shifts if epoch + 1 == epochs else 0
+        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, epochs, settings.label_smoothing,
+                        progress, settings.tta, hooks.should_stop, guard, ema, shifts)
+        row["lr"] = sched((epoch + 1) * steps) if sched else settings.lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
-        log(f"epoch {row['epoch']}/{num_epochs}: loss {row['train_loss']:.3f}, "
+        log(f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.3f}, "
             f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}, "
             f"{row['examples_per_sec']:.1f} examples/sec ({row['seconds']:.0f} s)")
-        if save is not None:
-            save(net, trainer, history)
+        if hooks.save is not None:
+            hooks.save(net, trainer, history)
         if on_epoch is not None:
             on_epoch(row)
     return history

@@ -224,6 +224,6 @@ def get_model(name, num_classes=10, in_channels=1, pretrained=False, **options):
     else:
         raise UserError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     if pretrained:
-        from .pretrained import load_pretrained
+        from .zoo import load_pretrained
         load_pretrained(net, name, num_classes, in_channels)
     return net

@@ -1,4 +1,5 @@
-"""Deploy through ONNX: export with MXNet's own exporter, run and check with onnxruntime.
+"""Deploy: through ONNX (export with MXNet's own exporter, run and check with onnxruntime), or in
+MXNet's own symbol format (``export_model``, ``load_exported``).
 
 MXNet 1.9.1 ships an exporter (``mx.onnx.export_model``) that knows MXNet's classic operators
 (``Convolution``, ``Activation``, ``elemwise_add``, ...), which the package's compiled blocks emit,
@@ -21,7 +22,8 @@ import numpy as np
 from mxnet.gluon import HybridBlock
 
 from .errors import UserError
-from .files import replacing
+from .files import _public, replacing
+from .models import hybridize_static
 from .runtime import context_of
 
 ONNX_PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect"}
@@ -100,7 +102,7 @@ def export_onnx(net, path, input_shape, dynamic_batch=True):
     import mxnet.onnx as mx_onnx
 
     path = Path(path)
-    net.hybridize(static_alloc=True, static_shape=True)
+    hybridize_static(net)
     net(mx.np.zeros(input_shape, ctx=context_of(net)))
     with tempfile.TemporaryDirectory(prefix="gluon-resnet-onnx-") as tmp, replacing(path) as (out,):
         net.export(os.path.join(tmp, "net"), epoch=0)  # the graph and weights the exporter reads
@@ -146,13 +148,43 @@ def parity(net, sess, batches):
     return {"count": count, "same_class": same, "max_abs_diff": worst}
 
 
-def export_and_check(net, config, path, images, batch_size=500):
-    """``evaluate --onnx``: write a run's net (``config`` from its checkpoint) to ``path`` and compare
-    onnxruntime with MXNet on uint8 ``images`` (N, H, W). Returns ``(path, parity)``."""
+def export_and_check(net, model, path, images, batch_size=500):
+    """``evaluate --onnx``: write a run's net (``model``: its ``RunRecord.model``) to ``path`` and
+    compare onnxruntime with MXNet on uint8 ``images`` (N, H, W). Returns ``(path, parity)``."""
     from .data import ArrayLoader
 
     if not isinstance(net, HybridBlock):  # a run trained with --imperative
-        net = hybrid_twin(net, config["model"], num_classes=config.get("num_classes", 10))
+        net = hybrid_twin(net, model["name"], num_classes=model["num_classes"])
     path = export_onnx(net, path, (1, 1) + images.shape[1:])
     loader = ArrayLoader(images, np.zeros(len(images), dtype=np.int32), batch_size)
     return path, parity(net, session(path), (X.asnumpy() for X, _ in loader))
+
+
+# ---------------------------------------------------------------------------- MXNet's own format
+
+def export_model(net, prefix, input_shape, ctx=None):
+    """Write ``PREFIX-symbol.json`` and ``PREFIX-0000.params`` for deployment (``HybridBlock.export``).
+
+    The graph is traced on one zero batch of ``input_shape``; both files are renamed into place
+    only once both are written. Reload with ``load_exported(prefix)``.
+    """
+    prefix = Path(prefix)
+    hybridize_static(net)
+    net(mx.np.zeros(input_shape, ctx=ctx or mx.cpu()))
+    targets = [prefix.parent / f"{prefix.name}-symbol.json", prefix.parent / f"{prefix.name}-0000.params"]
+    with tempfile.TemporaryDirectory(prefix="gluon_resnet-export-") as folder, \
+            replacing(*targets) as temps:
+        net.export(os.path.join(folder, prefix.name), epoch=0)
+        for target, tmp in zip(targets, temps):
+            Path(tmp).write_bytes((Path(folder) / target.name).read_bytes())
+    return targets
+
+
+def load_exported(prefix, ctx=None):
+    """The exported network as a ``gluon.SymbolBlock``, independent of this package's classes."""
+    import warnings
+
+    with warnings.catch_warnings():  # "cannot decide type for data": it is float32, set at first call
+        warnings.simplefilter("ignore", UserWarning)
+        return mx.gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params",
+                                            ctx=ctx or mx.cpu())

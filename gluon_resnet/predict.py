@@ -179,12 +179,12 @@ def plot_probabilities(images, probs, titles, scale=1.0):
 
 def load_net(run=None, model=None):
     """``(net, resize)``: a run folder's trained net, or shipped weights (default: fmnist_resnet8)."""
-    from . import checkpoint as ckpt
     from .models import get_model
+    from .run import read_run
 
     if run:
-        meta, _ = ckpt.read_checkpoint(run)
-        return ckpt.load_model(run), meta["config"].get("resize")
+        record = read_run(run)
+        return record.load_net(), record.settings.resize
     net = get_model(model or "fmnist_resnet8", pretrained=True)
     net.hybridize()
     return net, None

@@ -1,11 +1,14 @@
-"""The run folder (``--out DIR``): the recipe that defines a run, the folder itself (locked while a
-run uses it), the point a ``--resume`` continues from, saving after each epoch, and stop signals.
+"""The run folder (``--out DIR``): its one writer and its one reader.
 
-After every epoch ``DIR`` gets ``checkpoint.zip`` (see ``checkpoint``), ``metrics.json`` (config,
-environment, one row per epoch) and ``curves.png``, the three replaced together: a full disk or a
-kill leaves the files of the last complete epoch as they were and no temporary file behind.
+After every epoch ``DIR`` gets ``checkpoint.zip`` (the format: ``checkpoint``), ``metrics.json``
+(settings, environment, one row per epoch) and ``curves.png``, the three replaced together
+(``Saver``): a full disk or a kill leaves the files of the last complete epoch as they were and no
+temporary file behind. ``read_run(DIR)`` is the only reader of the checkpoint's meta: it returns a
+``RunRecord`` that evaluate, predict, pretrained and ``--resume`` use. Also here: the folder's
+lock (``RunFolder``), the settings a ``--resume`` continues with, and stop signals.
 """
 import contextlib
+import datetime
 import errno
 import fcntl
 import json
@@ -14,6 +17,7 @@ import platform
 import signal
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mxnet as mx
@@ -23,61 +27,15 @@ from mxnet.base import MXNetError
 from . import checkpoint as ckpt
 from .errors import UserError
 from .files import replacing
+from .models import get_model, hybridize_static
 from .plots import plot_history
 from .runtime import cpu_info, usable_cpus
-
-# A preset fills in defaults; flags given on the command line still win.
-PRESETS = {
-    "lesson": dict(model="resnet18_d2l", resize=96, lr=0.05, batch_size=256, epochs=10),
-    # one epoch of one-cycle SGD: 88.6 % test accuracy in 5.3 minutes on 2 idle CPU cores
-    "quick": dict(model="resnet18_d2l", resize=None, lr=0.05, batch_size=128, epochs=1,
-                  momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1),
-    # a small ResNet (6x the throughput of resnet18_d2l at 28x28), 9 one-cycle epochs, mirror images in
-    # training and at test time: 93.4 % test accuracy in about 9 minutes on 2 idle CPU cores (README: Results)
-    "fast": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=9,
-                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
-    # fast for 20 epochs, what fits 10 minutes on a 2-core Zen 4: 93.9 % over 3 seeds, 13.4 minutes
-    # on a 2-core Zen 3. Erasing, Nesterov, zero-init and no decay on BN did not add to it over 3 seeds
-    # (README: `--preset best`)
-    "best": dict(model="fmnist_resnet8", resize=None, lr=0.1, batch_size=128, epochs=20,
-                 momentum=0.9, wd=5e-4, schedule="onecycle", label_smoothing=0.1, flip=True, tta=True),
-}
-DEFAULTS = dict(model="resnet18_d2l", epochs=10, batch_size=256, lr=0.05, resize=None,
-                optimizer="sgd", momentum=0.0, wd=0.0, schedule="constant", warmup_epochs=0,
-                label_smoothing=0.0, crop_pad=0, flip=False, tta=False, subset=None, seed=0, imperative=False,
-                erase=0.0, ema=0.0, tta_shifts=0, zero_init=False, wd_bn_bias=True)
-# What defines a run (saved with it; --resume refuses flags that change it).
-RECIPE = tuple(DEFAULTS)
-NUM_CLASSES = 10  # Fashion-MNIST
+from .settings import NUM_CLASSES, Settings
 
 
-def recipe(args):
-    """The settings that define a run, as saved in its checkpoint and metrics.json."""
-    return {key: getattr(args, key) for key in RECIPE}
-
-
-def model_spec(config):
+def model_spec(settings):
     """What ``get_model`` needs to build the run's network again (kept in the checkpoint)."""
-    return {"name": config["model"], "num_classes": NUM_CLASSES, "imperative": config["imperative"]}
-
-
-def build_net(config):
-    """The run's network, not yet initialised: ``model_spec``'s, with ``zero_init`` (the last BN
-    scale of each block starts at 0) and ``wd_bn_bias=False`` (no weight decay on BN and biases)."""
-    from .models import ARCHITECTURES, exclude_from_weight_decay, get_model
-
-    spec, zero_init = model_spec(config), config["zero_init"]
-    no_blocks = UserError(f"--zero-init needs a registry ResNet with post-activation blocks (BasicBlock, "
-                          f"Bottleneck); {spec['name']} has none: leave out --zero-init")
-    if zero_init and spec["name"] not in ARCHITECTURES:
-        raise no_blocks
-    net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"],
-                    **({"zero_init": True} if zero_init else {}))
-    if zero_init and not net.blocks():
-        raise no_blocks
-    if not config["wd_bn_bias"]:
-        exclude_from_weight_decay(net)
-    return net
+    return {"name": settings.model, "num_classes": NUM_CLASSES, "imperative": settings.imperative}
 
 
 # ---------------------------------------------------------------------------- the folder
@@ -121,62 +79,114 @@ class RunFolder:
         self.close()
 
 
-# ---------------------------------------------------------------------------- resuming
+# ---------------------------------------------------------------------------- reading a run
 
-class ResumePoint:
-    """A saved run as ``loop.train(resume=...)`` continues it: its rows and its saved state."""
+@dataclass(frozen=True)
+class RunRecord:
+    """A saved run as ``read_run`` finds it: its settings, the network it names, its rows, its state.
 
-    def __init__(self, directory):
-        self.meta, self._members = ckpt.read_checkpoint(directory)
-        self.history, self.epoch = self.meta["history"], self.meta["epoch"]
-        self._where = f"{directory}/{ckpt.CHECKPOINT}"
+    ``loop.train(hooks=Hooks(resume=record))`` continues it: ``history``, ``restore_net`` and
+    ``restore_trainer`` are what the loop asks of a run to resume."""
+    path: Path
+    epoch: int            # the last complete epoch
+    settings: Settings    # as the run was trained (its recipe; place settings at their defaults)
+    model: dict           # {"name", "num_classes", "imperative"}: what get_model builds it from
+    history: list         # one row per epoch, as loop.train returns them
+    saved_utc: datetime.datetime
+    environment: dict     # where it trained (metrics.json's; None if that file is unreadable)
+    members: dict = field(repr=False)  # the checkpoint's parameter and trainer bytes
+
+    @property
+    def finished(self):
+        return self.epoch >= self.settings.epochs
+
+    @property
+    def checkpoint(self):
+        return self.path / ckpt.CHECKPOINT
 
     def restore_net(self, net, ctxs):
-        ckpt.restore(net, self._members, ctxs, where=self._where)
+        ckpt.restore(net, self.members, ctxs, where=str(self.checkpoint))
 
     def restore_trainer(self, trainer):
-        ckpt.restore_trainer(trainer, self._members)
+        ckpt.restore_trainer(trainer, self.members)
+
+    def load_net(self, ctx=None, hybridize=True):
+        """The trained network, built from ``model`` alone, on ``ctx`` (default: the CPU)."""
+        spec = self.model
+        net = get_model(spec["name"], num_classes=spec["num_classes"], imperative=spec["imperative"])
+        self.restore_net(net, ctx or mx.cpu())
+        if hybridize and not spec["imperative"]:
+            hybridize_static(net)
+        return net
 
 
-def resume_point(args):
-    """With ``--resume DIR``: adopt the saved settings and return its ``ResumePoint``; else None."""
-    if not args.resume:
-        return None
-    if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+def read_run(directory):
+    """The ``RunRecord`` of the run saved in ``directory``; a one-line UserError if there is none.
+
+    Checkpoints written before the settings became one object read the same: their saved recipe
+    is a dict, and settings it lacks take their defaults."""
+    meta, members = ckpt.read_checkpoint(directory)
+    path = Path(directory)
+    saved = datetime.datetime.fromtimestamp((path / ckpt.CHECKPOINT).stat().st_mtime, datetime.timezone.utc)
+    try:
+        environment = json.loads((path / "metrics.json").read_text()).get("environment")
+    except (OSError, ValueError, AttributeError):
+        environment = None
+    try:
+        return RunRecord(path, meta["epoch"], Settings.from_recipe(meta["config"]), meta["model"],
+                         meta["history"], saved, environment, members)
+    except (KeyError, TypeError):
+        raise UserError(f"{path / ckpt.CHECKPOINT} lacks the run's settings; it cannot be used "
+                        "(train again with another --out)") from None
+
+
+def load_model(directory, ctx=None, hybridize=True):
+    """The trained network of a run folder, ready to predict: ``net = load_model("runs/fast")``."""
+    return read_run(directory).load_net(ctx, hybridize)
+
+
+# ---------------------------------------------------------------------------- resuming
+
+def resume(settings, given):
+    """With ``--resume DIR``: ``(the saved run's settings, its RunRecord)``, else ``(settings, None)``.
+
+    ``given`` names the recipe flags given on the command line: they must agree with the saved run,
+    except ``--epochs N``, which lengthens a constant-rate run (``extended_epochs``)."""
+    if not settings.resume:
+        return settings, None
+    where = settings.resume
+    if settings.out and Path(settings.out).resolve() != Path(where).resolve():
         raise UserError("--resume writes back into the run's own folder; leave out --out")
-    point = ResumePoint(args.resume)
-    saved = point.meta["config"]
-    clash = sorted(k for k in args.given if k != "epochs" and getattr(args, k) != saved.get(k))
+    record = read_run(where)
+    saved = record.settings
+    clash = sorted(k for k in given if k != "epochs" and getattr(settings, k) != getattr(saved, k))
     if clash:
-        got = ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)} (saved: {saved.get(k)})" for k in clash)
-        raise UserError(f"{args.resume} holds a {saved['model']} run with other settings: {got}; "
+        got = ", ".join(f"--{k.replace('_', '-')} {getattr(settings, k)} (saved: {getattr(saved, k)})"
+                        for k in clash)
+        raise UserError(f"{where} holds a {saved.model} run with other settings: {got}; "
                         "--resume continues a run with its own settings, so leave those flags out")
-    wanted = args.epochs if "epochs" in args.given else None
-    for key in RECIPE:
-        setattr(args, key, saved.get(key, DEFAULTS[key]))
-    if wanted is not None and wanted != args.epochs:
-        args.epochs = extended_epochs(args, wanted, point.epoch)
-    if point.epoch >= args.epochs:
-        more = (f" (--resume {args.resume} --epochs N trains it on to epoch N)"
-                if args.schedule == "constant" else "")
-        raise UserError(f"the run in {args.resume} already finished its {args.epochs} epochs; "
-                        f"nothing to resume{more}")
-    args.out = args.resume
-    return point
+    epochs = saved.epochs
+    if "epochs" in given and settings.epochs != saved.epochs:
+        epochs = extended_epochs(saved, where, settings.epochs, record.epoch)
+    if record.epoch >= epochs:
+        more = (f" (--resume {where} --epochs N trains it on to epoch N)"
+                if saved.schedule == "constant" else "")
+        raise UserError(f"the run in {where} already finished its {epochs} epochs; nothing to resume{more}")
+    return saved.but(epochs=epochs, **dict(settings.place(), out=where)), record
 
 
-def extended_epochs(args, wanted, done):
+def extended_epochs(saved, where, wanted, done):
     """``--resume DIR --epochs N``: a new length for a constant-rate run, or a one-line reason why not.
 
     A cosine or one-cycle schedule is drawn over the run's whole length, so changing it midway would
     change the rate of the epochs already trained; those runs keep their length.
     """
-    if args.schedule != "constant":
-        raise UserError(f"--epochs {wanted}: the run in {args.resume} follows a {args.schedule} schedule drawn "
-                        f"over its {args.epochs} epochs, so its length cannot change; resume it without "
+    if saved.schedule != "constant":
+        raise UserError(f"--epochs {wanted}: the run in {where} follows a {saved.schedule} schedule drawn "
+                        f"over its {saved.epochs} epochs, so its length cannot change; resume it without "
                         "--epochs, or start a new run")
     if wanted <= done:
-        raise UserError(f"--epochs {wanted}: the run in {args.resume} has already trained {done} epochs; "
+        raise UserError(f"--epochs {wanted}: the run in {where} has already trained {done} epochs; "
                         f"ask for more than {done}")
     return wanted
 
@@ -193,24 +203,24 @@ def environment(ctxs):
 
 
 class Saver:
-    """``loop.train(save=...)``: after each epoch, write the checkpoint, metrics.json and curves.png
+    """``loop.train(hooks=Hooks(save=...))``: after each epoch, write the checkpoint, metrics.json and curves.png
     together; ``saved`` is the last epoch whose files are all in place (0: none yet)."""
 
-    def __init__(self, folder, config, env, saved=0):
-        self.folder, self.config, self.env, self.saved = folder, config, env, saved
+    def __init__(self, folder, settings, env, saved=0):
+        self.folder, self.settings, self.env, self.saved = folder, settings, env, saved
 
     def __call__(self, net, trainer, history):
-        epoch, out = history[-1]["epoch"], self.folder.path
-        meta = {"epoch": epoch, "model": model_spec(self.config), "config": self.config, "history": history,
-                "rng": {"seed": self.config["seed"], "next_epoch": epoch,
+        epoch, out, config = history[-1]["epoch"], self.folder.path, self.settings.recipe()
+        meta = {"epoch": epoch, "model": model_spec(self.settings), "config": config, "history": history,
+                "rng": {"seed": self.settings.seed, "next_epoch": epoch,
                         "note": "data order, augmentation and mx.random derive from (seed, epoch)"}}
-        metrics = {"config": self.config, "environment": self.env, "history": history,
-                   "finished": epoch >= self.config["epochs"]}
+        metrics = {"config": config, "environment": self.env, "history": history,
+                   "finished": epoch >= self.settings.epochs}
         try:
             with replacing(out / ckpt.CHECKPOINT, out / "metrics.json", out / "curves.png") as (zipped, js, png):
                 Path(zipped).write_bytes(ckpt.checkpoint_bytes(net, trainer, meta))
                 Path(js).write_text(json.dumps(metrics, indent=1) + "\n")
-                plot_history(history, title=f"{self.config['model']} on Fashion-MNIST").savefig(png, format="png")
+                plot_history(history, title=f"{self.settings.model} on Fashion-MNIST").savefig(png, format="png")
         except (OSError, MXNetError) as err:  # MXNet's savers report a failed write as an MXNetError
             kept = (f"the files of epoch {self.saved} are intact; free some space, then resume with "
                     f"python -m gluon_resnet.train --resume {out}") if self.saved else "no epoch was saved"

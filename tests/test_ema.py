@@ -8,6 +8,7 @@ from gluon_resnet import loop
 from gluon_resnet.data import ArrayLoader, balanced_subset
 from gluon_resnet.ema import WeightAverage
 from gluon_resnet.models import get_model
+from gluon_resnet.settings import Settings
 
 
 def _dense(value=0.0):
@@ -72,15 +73,21 @@ def test_only_every_kth_step_counts():
     assert ema.updates == 1 and all((a.asnumpy() == 0).all() for a in ema.average)
 
 
-def test_the_loop_scores_the_averaged_weights(small_real):
+def test_the_loop_scores_the_averaged_weights(small_real, monkeypatch):
     Xtr, ytr, Xte, yte = small_real
     Xtr, ytr = balanced_subset(Xtr, ytr, 300)
     train_iter, test_iter = ArrayLoader(Xtr, ytr, 50, shuffle=True, seed=0), ArrayLoader(Xte, yte, 500)
     net = get_model("fmnist_resnet8")
-    ema = WeightAverage(net, decay=0.5, every=2)  # before initialisation, as train.main makes it
-    history = loop.train(net, train_iter, test_iter, 2, 0.1, mx.cpu(), log=lambda line: None,
-                         momentum=0.9, seed=0, ema=ema)
-    assert ema.updates == 6  # 12 steps, every second one
+    made = []  # the average the loop makes for settings.ema, updated every second step here
+
+    def every_second_step(net, decay):
+        made.append(WeightAverage(net, decay, every=2))
+        return made[-1]
+    monkeypatch.setattr(loop, "WeightAverage", every_second_step)
+    history = loop.train(net, train_iter, test_iter, Settings(epochs=2, lr=0.1, momentum=0.9, ema=0.5), mx.cpu(),
+                         log=lambda line: None)
+    (ema,) = made
+    assert ema.decay == 0.5 and ema.updates == 6  # 12 steps, every second one
     with ema.applied():
         averaged = loop.accuracy_sums(net, test_iter, mx.cpu())
     assert history[-1]["test_acc"] == averaged[0] / averaged[1]

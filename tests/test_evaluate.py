@@ -3,8 +3,9 @@ import pytest
 
 import mxnet as mx
 
-from gluon_resnet import checkpoint as ckpt
 from gluon_resnet import evaluate, train
+from gluon_resnet.onnx_export import load_exported
+from gluon_resnet.run import load_model
 from gluon_resnet.data import ArrayLoader, balanced_subset, load_fashion_mnist, resize_images
 
 
@@ -28,7 +29,7 @@ def test_evaluate_reports_accuracy_and_writes_the_figures(run_dir, capsys):
 
 def test_printed_accuracy_is_the_reloaded_models(run_dir):
     result = evaluate.evaluate_run(run_dir, subset=100)
-    net = ckpt.load_model(run_dir)  # the one-line reload
+    net = load_model(run_dir)  # the one-line reload
     data = load_fashion_mnist()
     images, labels = balanced_subset(data.test_images, data.test_labels, 100)
     y_true, y_pred = evaluate.predict(net, ArrayLoader(resize_images(images, 16), labels, 50), mx.cpu())
@@ -42,8 +43,8 @@ def test_export_gives_the_same_predictions(run_dir):
     prefix = run_dir / "model"
     assert [p.name for p in result["exported"]] == ["model-symbol.json", "model-0000.params"]
     X = mx.np.array(np.random.default_rng(0).random((6, 1, 16, 16), dtype=np.float32))
-    np.testing.assert_allclose(ckpt.load_exported(prefix)(X).asnumpy(),
-                               ckpt.load_model(run_dir)(X).asnumpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(load_exported(prefix)(X).asnumpy(),
+                               load_model(run_dir)(X).asnumpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_evaluate_without_a_run_is_one_line(tmp_path, capsys):
@@ -56,7 +57,7 @@ def test_evaluate_without_a_run_is_one_line(tmp_path, capsys):
 def test_tta_adds_the_scores_of_the_mirror_images(run_dir):
     assert evaluate.evaluate_run(run_dir, subset=100)["tta"] is False  # the run was trained without --tta
     result = evaluate.evaluate_run(run_dir, subset=100, tta=True)
-    net = ckpt.load_model(run_dir)
+    net = load_model(run_dir)
     data = load_fashion_mnist()
     images, labels = balanced_subset(data.test_images, data.test_labels, 100)
     X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))
@@ -68,7 +69,7 @@ def test_tta_adds_the_scores_of_the_mirror_images(run_dir):
 def test_shifted_copies_are_scored_when_asked_and_as_the_run_did_otherwise(run_dir):
     assert evaluate.evaluate_run(run_dir, subset=100)["tta_shifts"] == 0  # the run had none
     result = evaluate.evaluate_run(run_dir, subset=100, tta=False, tta_shifts=1)
-    net = ckpt.load_model(run_dir)
+    net = load_model(run_dir)
     data = load_fashion_mnist()
     images, labels = balanced_subset(data.test_images, data.test_labels, 100)
     X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))

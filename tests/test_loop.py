@@ -8,6 +8,7 @@ from mxnet import autograd, np as mnp
 from gluon_resnet import loop
 from gluon_resnet.data import ArrayLoader, balanced_subset
 from gluon_resnet.models import get_model
+from gluon_resnet.settings import Settings
 
 
 def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
@@ -18,8 +19,8 @@ def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
     Xte, yte = balanced_subset(Xte, yte, 300)
     test_iter = ArrayLoader(Xte, yte, 300)
     rows = []
-    history = loop.train(get_model("resnet18_d2l"), train_iter, test_iter, 3, 0.05, mx.cpu(),
-                         log=lambda line: None, on_epoch=rows.append, seed=0)
+    history = loop.train(get_model("resnet18_d2l"), train_iter, test_iter, Settings(epochs=3, lr=0.05),
+                         mx.cpu(), log=lambda line: None, on_epoch=rows.append)
     assert rows == history and [r["epoch"] for r in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["train_acc"] > 0.5  # ten classes: chance is 0.1
@@ -97,7 +98,29 @@ def test_label_smoothing_moves_the_best_prediction_off_the_one_hot_target():
     confident, softer = mnp.array([[12.0, 0.0, 0.0]]), mnp.array([[3.0, 0.0, 0.0]])
     assert float(loop.cross_entropy(confident, y)[0]) < float(loop.cross_entropy(softer, y)[0])
     assert float(loop.cross_entropy(confident, y, 0.3)[0]) > float(loop.cross_entropy(softer, y, 0.3)[0])
-    assert float(loop.cross_entropy(softer, y, 0.0)[0]) == float(loop.cross_entropy(softer, y)[0])
+
+
+def test_without_smoothing_the_loss_is_minus_the_log_of_the_softmax_of_the_target():
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], dtype=np.float32)
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = loop.cross_entropy(mnp.array(logits), mnp.array([2, 1], dtype="int32")).asnumpy()
+    np.testing.assert_allclose(got, -np.log(softmax[[0, 1], [2, 1]]), rtol=1e-5)
+
+
+def test_smoothing_e_is_smallest_where_the_target_gets_1_minus_e_plus_e_over_k():
+    """The smoothed target puts e / K on every class; the loss is flat (zero gradient) at the logits
+    whose softmax is that target, and without smoothing the same logits still get pushed."""
+    k, e, y = 4, 0.2, mnp.array([1], dtype="int32")
+    target = np.full(k, e / k)
+    target[1] += 1 - e
+    for smoothing, flat in ((e, True), (0.0, False)):
+        logits = mnp.array(np.log(target)[None])
+        logits.attach_grad()
+        with autograd.record():
+            loss = loop.cross_entropy(logits, y, smoothing)
+        loss.backward()
+        grad = logits.grad.asnumpy()
+        assert (np.abs(grad).max() < 1e-6) == flat, grad
 
 
 def applied_rates(schedule, steps, lr=0.4, warmup_steps=0):
@@ -137,3 +160,9 @@ def test_shifted_tta_scores_copies_moved_down_right_and_up_left():
     mirrored = loop.scores(pixels, X, tta=True, shifts=1).reshape(5, 5).asnumpy()
     assert sorted(zip(*np.nonzero(mirrored))) == [(1, 0), (1, 4), (2, 1), (2, 3), (3, 2)]
     assert mirrored[3, 2] == 2  # column 2 is the middle of 5: the mirror lands on the same pixel
+
+
+def test_train_takes_one_settings_object_not_a_score_of_keywords():
+    import inspect
+    assert list(inspect.signature(loop.train).parameters) == [
+        "net", "train_iter", "test_iter", "settings", "ctx", "log", "on_epoch", "hooks"]

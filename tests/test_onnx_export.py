@@ -101,7 +101,8 @@ def test_the_lessons_imperative_net_exports_through_its_twin(tmp_path):
 
 def test_shipped_weights_agree_with_onnxruntime_on_the_real_test_set(fashion, tmp_path):
     net = get_model("fmnist_resnet8", pretrained=True)
-    path, result = onnx_export.export_and_check(net, {"model": "fmnist_resnet8"}, tmp_path / "m.onnx",
+    spec = {"name": "fmnist_resnet8", "num_classes": 10, "imperative": False}
+    path, result = onnx_export.export_and_check(net, spec, tmp_path / "m.onnx",
                                                 fashion.test_images)
     assert result["count"] == 10000 and result["same_class"] == 10000
     assert result["max_abs_diff"] <= TOLERANCE
@@ -145,3 +146,14 @@ def test_a_failed_export_leaves_the_old_file_and_no_scraps(tmp_path, monkeypatch
     with pytest.raises(OSError, match="No space"):
         onnx_export.export_onnx(net, target, (1, 1, 28, 28))
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and target.read_bytes() == b"the previous export"
+
+
+def test_export_model_reloads_as_a_symbol_block_with_the_same_predictions(tmp_path):
+    net = get_model("resnet18_d2l")
+    net.initialize(mx.init.Xavier())
+    X = mx.np.array(np.random.default_rng(0).random((4, 1, 16, 16), dtype=np.float32))
+    net(X)
+    files = onnx_export.export_model(net, tmp_path / "model", (1, 1, 16, 16))
+    assert [f.name for f in files] == ["model-symbol.json", "model-0000.params"]
+    deployed = onnx_export.load_exported(tmp_path / "model")
+    np.testing.assert_allclose(deployed(X).asnumpy(), net(X).asnumpy(), rtol=1e-5, atol=1e-6)

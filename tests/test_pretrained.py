@@ -1,6 +1,5 @@
 """Shipped weights: they score what their manifest says, load offline, and refuse what does not fit."""
 import fnmatch
-import json
 import hashlib
 import shutil
 import tomllib
@@ -10,14 +9,12 @@ import pytest
 
 import mxnet as mx
 
-from gluon_resnet import checkpoint as ckpt
 from gluon_resnet import pretrained
 from gluon_resnet.errors import UserError
-from gluon_resnet.loop import make_trainer
 from gluon_resnet.models import get_model
-from gluon_resnet.run import DEFAULTS, model_spec
+from gluon_resnet.settings import Settings
 
-from helpers import ROOT
+from helpers import ROOT, epoch_rows, save_run
 
 NAME = "fmnist_resnet8"
 
@@ -41,6 +38,7 @@ def test_the_manifest_describes_the_file_and_how_it_was_made():
     assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["bytes"] < 2_000_000
     assert info["train_command"] == "python -m gluon_resnet.train --preset fast"
     assert info["command"].startswith("python -m gluon_resnet.pretrained --from-run ")
+    assert not info["command"].split()[-1].startswith("/")  # no one machine's folders
     assert info["cpu"] and info["trained_utc"] and info["test_accuracy"] > 0.9
 
 
@@ -84,18 +82,13 @@ def test_a_broken_manifest_is_refused(tmp_path):
         pretrained.load_pretrained(get_model(NAME), NAME, folder=tmp_path)
 
 
-def fake_run(folder, finished=True, **config):
-    """A run folder as train --out writes it, of an untrained fmnist_resnet8."""
-    folder.mkdir()
+def fake_run(folder, finished=True, **settings):
+    """A run folder as train --out writes it (through ``run.Saver``), of an untrained fmnist_resnet8."""
     net = get_model(NAME)
     net.initialize(mx.init.Xavier())
     net(mx.np.zeros((1, 1, 28, 28)))
-    config = dict(DEFAULTS, model=NAME, epochs=1, **config)
-    ckpt.save_checkpoint(folder, net, make_trainer(net),
-                         {"epoch": 1, "model": model_spec(config), "config": config, "history": []})
-    metrics = {"config": config, "environment": {"cpus": 2}, "history": [{"epoch": 1, "seconds": 90.0}],
-               "finished": finished}
-    (folder / "metrics.json").write_text(json.dumps(metrics))
+    settings = Settings(model=NAME, epochs=1 if finished else 2, **settings)
+    save_run(folder, net, settings, epoch_rows(1, seconds=90.0), environment={"cpus": 2})
     return net
 
 
@@ -107,6 +100,7 @@ def test_weights_made_from_a_run_load_back(tmp_path, capsys, fashion, monkeypatc
     assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'w' / NAME}.params")
     info = pretrained.manifest(NAME, tmp_path / "w")
     assert info["train_command"] == "python -m gluon_resnet.train --model fmnist_resnet8 --epochs 1 --lr 0.2"
+    assert info["command"] == f"python -m gluon_resnet.pretrained --from-run {tmp_path.name}/run"  # not absolute
     assert info["train_minutes"] == 1.5 and info["environment"] == {"cpus": 2}
     assert (info["test_accuracy"], info["test_accuracy_tta"]) == (0.25, 0.5)
     loaded = pretrained.load_pretrained(get_model(NAME), NAME, folder=tmp_path / "w")
@@ -117,7 +111,7 @@ def test_weights_made_from_a_run_load_back(tmp_path, capsys, fashion, monkeypatc
 
 
 @pytest.mark.parametrize("finished, config, words", [
-    (False, {}, "has not finished its 1 epochs"),
+    (False, {}, "has not finished its 2 epochs"),
     (True, {"subset": 500}, "no --resize, no --subset"),
 ])
 def test_weights_only_from_a_finished_full_run(tmp_path, finished, config, words):

@@ -15,7 +15,8 @@ import mxnet as mx
 from gluon_resnet import checkpoint as ckpt
 from gluon_resnet import loop, run
 from gluon_resnet import train as train_mod
-from helpers import ROOT, TINY, fails, full_disk_on
+from gluon_resnet.run import read_run
+from helpers import ROOT, TINY, fails, full_disk_on, save_run
 from helpers import train_cli as cli
 
 SMALL = [*TINY, "--model", "simple_residual_cnn"]  # the same 5 batches per epoch, a 41,514-parameter net
@@ -37,7 +38,7 @@ def test_a_run_folder_holds_metrics_curves_and_checkpoint(reference):
     for key in ("train_loss", "train_acc", "test_acc", "examples_per_sec", "seconds"):
         assert all(key in row for row in metrics["history"])
     assert (reference / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert ckpt.read_checkpoint(reference)[0]["epoch"] == 2
+    assert read_run(reference).epoch == 2
 
 
 def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(reference, tmp_path):
@@ -51,7 +52,7 @@ def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(reference, 
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert f"the checkpoint of epoch 1 in {run} is intact" in err
     assert f"resume with: python -m gluon_resnet.train --resume {run}" in err
-    assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
+    assert read_run(run).epoch == 1
     out = cli("--resume", run, "--quiet")
     assert out.returncode == 0, out.stderr
     assert "resuming" in out.stdout and "after epoch 1 of 2" in out.stdout
@@ -89,7 +90,7 @@ def test_resume_with_more_epochs_trains_a_constant_rate_run_on(reference, tmp_pa
     straight = json.loads((reference / "metrics.json").read_text())["history"]
     assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3] and metrics["finished"]
     assert metrics["history"][:2] == straight and metrics["config"]["epochs"] == 3
-    assert ckpt.read_checkpoint(run)[0]["epoch"] == 3
+    assert read_run(run).epoch == 3
 
 
 def test_resume_cannot_shorten_a_run_or_stretch_a_schedule(capsys, reference, tmp_path):
@@ -106,16 +107,13 @@ def test_resume_cannot_shorten_a_run_or_stretch_a_schedule(capsys, reference, tm
 
 def test_resume_into_another_architecture_is_refused(capsys, reference, tmp_path):
     from mxnet.gluon import nn
-    other = tmp_path / "other"
-    other.mkdir()
-    meta, _ = ckpt.read_checkpoint(reference)
-    meta["epoch"] = 1
+    record = read_run(reference)
     net = nn.HybridSequential()
     net.add(nn.Dense(10))
     net.initialize()
     net(mx.np.zeros((1, 4)))
-    ckpt.save_checkpoint(other, net, loop.make_trainer(net), meta)
-    assert "do not fit this network" in fails(capsys, "--resume", other)
+    save_run(tmp_path / "other", net, record.settings, record.history[:1])  # names resnet18_d2l, holds a Dense
+    assert "do not fit this network" in fails(capsys, "--resume", tmp_path / "other")
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, monkeypatch, tmp_path):
@@ -131,7 +129,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(capsys, mon
     err = fails(capsys, *SMALL, "--epochs", "3", "--out", run)
     assert "the loss became nan in epoch 2, batch 2" in err
     assert f"the checkpoint of epoch 1 in {run} is kept" in err
-    assert ckpt.read_checkpoint(run)[0]["epoch"] == 1
+    assert read_run(run).epoch == 1
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point of the test
@@ -166,10 +164,10 @@ def test_an_exploding_loss_stops_the_run_unless_the_guard_is_off(capsys, monkeyp
     err = fails(capsys, *SMALL, "--epochs", "2", "--out", guarded)
     assert "in epoch 2, batch 2, over 1000 times its first-epoch value" in err
     assert f"the checkpoint of epoch 1 in {guarded} is kept" in err
-    assert ckpt.read_checkpoint(guarded)[0]["epoch"] == 1
+    assert read_run(guarded).epoch == 1
     calls.clear()
     assert train_mod.main([*SMALL, "--epochs", "2", "--no-loss-guard", "--out", str(tmp_path / "free")]) == 0
-    assert ckpt.read_checkpoint(tmp_path / "free")[0]["epoch"] == 2
+    assert read_run(tmp_path / "free").epoch == 2
 
 
 @pytest.mark.parametrize("name", [ckpt.CHECKPOINT, "metrics.json", "curves.png"])
@@ -180,7 +178,7 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_complete_epoch(capsys, 
     assert err == (f"error: cannot save epoch 2 in {folder} (the disk is full); the files of epoch 1 are "
                    f"intact; free some space, then resume with python -m gluon_resnet.train --resume {folder}")
     assert sorted(os.listdir(folder)) == sorted([ckpt.CHECKPOINT, "metrics.json", "curves.png"])
-    assert ckpt.read_checkpoint(folder)[0]["epoch"] == 1
+    assert read_run(folder).epoch == 1
     assert [r["epoch"] for r in json.loads((folder / "metrics.json").read_text())["history"]] == [1]
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -193,7 +191,7 @@ def test_two_runs_started_on_one_folder_at_once_one_proceeds(tmp_path):
         p.stdout.close(), p.stderr.close()
     assert results[0][0] == 0, results[0][1]
     assert results[1] == (2, f"error: {folder} is in use by another run: wait for it to end or choose another --out")
-    assert ckpt.read_checkpoint(folder)[0]["epoch"] == 1
+    assert read_run(folder).epoch == 1
 
 
 def test_the_folder_lock_goes_with_its_process_even_on_kill_9(capsys, tmp_path):

@@ -14,17 +14,28 @@ from helpers import train_cli as cli
 
 
 def test_presets_fill_defaults_and_flags_win():
-    args = train_mod.parse_args(["--preset", "lesson"])
+    args, given = train_mod.parse_args(["--preset", "lesson"])
     assert (args.model, args.resize, args.lr, args.batch_size, args.epochs) == ("resnet18_d2l", 96, 0.05, 256, 10)
-    args = train_mod.parse_args(["--preset", "lesson", "--epochs", "3", "--lr", "0.2"])
-    assert (args.epochs, args.lr, args.resize) == (3, 0.2, 96) and args.given == {"epochs", "lr"}
+    args, given = train_mod.parse_args(["--preset", "lesson", "--epochs", "3", "--lr", "0.2"])
+    assert (args.epochs, args.lr, args.resize) == (3, 0.2, 96) and given == {"epochs", "lr"}
     for name, preset in train_mod.PRESETS.items():
-        args = train_mod.parse_args(["--preset", name])
-        assert all(getattr(args, k) == v for k, v in preset.items())
-    fast = train_mod.parse_args(["--preset", "fast", "--no-tta"])
-    assert (fast.model, fast.flip, fast.tta, fast.given) == ("fmnist_resnet8", True, False, {"tta"})
-    quick = train_mod.parse_args(["--preset", "quick"])
+        args, _ = train_mod.parse_args(["--preset", name, "--device", "cpu"])
+        assert args.recipe() == preset.recipe() and (args.preset, args.device) == (name, "cpu")
+    fast, given = train_mod.parse_args(["--preset", "fast", "--no-tta"])
+    assert (fast.model, fast.flip, fast.tta, given) == ("fmnist_resnet8", True, False, {"tta"})
+    quick, _ = train_mod.parse_args(["--preset", "quick"])
     assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
+
+
+def test_every_setting_is_a_flag_and_settings_are_frozen():
+    from dataclasses import FrozenInstanceError, fields
+
+    from gluon_resnet.settings import Settings
+    text = train_mod.build_parser().format_help()
+    assert all(f"--{f.name.replace('_', '-')}" in text for f in fields(Settings))
+    assert train_mod.parse_args([])[0] == Settings()  # the parser's defaults are the dataclass's
+    with pytest.raises(FrozenInstanceError):
+        Settings().lr = 1.0
 
 
 def test_help_explains_the_flags(run_cli):
@@ -104,14 +115,14 @@ def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path)
 
 
 def test_fast_stays_as_it_was_and_best_is_fast_trained_longer():
-    fast = train_mod.parse_args(["--preset", "fast"])
+    fast, _ = train_mod.parse_args(["--preset", "fast"])
     assert (fast.erase, fast.ema, fast.tta_shifts, fast.zero_init, fast.wd_bn_bias, fast.crop_pad) == (
         0.0, 0.0, 0, False, True, 0)
-    best = train_mod.parse_args(["--preset", "best"])
+    best, _ = train_mod.parse_args(["--preset", "best"])
     differs = {k for k in train_mod.RECIPE if getattr(best, k) != getattr(fast, k)}
     assert differs == {"epochs"} and best.epochs > fast.epochs
-    levers = train_mod.parse_args(["--preset", "best", "--erase", "0.25", "--zero-init", "--no-wd-bn-bias"])
-    assert (levers.erase, levers.zero_init, levers.wd_bn_bias, levers.given) == (
+    levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.25", "--zero-init", "--no-wd-bn-bias"])
+    assert (levers.erase, levers.zero_init, levers.wd_bn_bias, given) == (
         0.25, True, False, {"erase", "zero_init", "wd_bn_bias"})
 
 

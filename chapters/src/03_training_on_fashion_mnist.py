@@ -28,6 +28,7 @@ import pandas as pd
 from d2l import mxnet as d2l
 from gluon_resnet import evaluate, loop, notebook, plots, shapes
 from gluon_resnet.loop import train
+from gluon_resnet.settings import Settings
 from matplotlib.figure import Figure
 from mxnet import autograd, np
 
@@ -148,8 +149,8 @@ for name, recipe in (("book", BOOK), ("tuned", TUNED)):
     mx.random.seed(0)
     start = time.perf_counter()
     nets[name] = gr.resnet18_d2l()
-    histories[name] = train(nets[name], train_iter, test_iter, SETTINGS["epochs"], ctx=ctx,
-                            log=lambda line: None, **recipe)
+    histories[name] = train(nets[name], train_iter, test_iter, Settings(epochs=SETTINGS["epochs"], **recipe),
+                            ctx, log=lambda line: None)
     last = histories[name][-1]
     print(f"{name:>5}: loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
           f"test acc {last['test_acc']:.3f} ({(time.perf_counter() - start) / 60:.1f} min, "

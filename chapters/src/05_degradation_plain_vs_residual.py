@@ -33,6 +33,7 @@ import gluon_resnet as gr  # first: it sets the thread count before MXNet loads
 import mxnet as mx
 from gluon_resnet import analysis, notebook, plots, shapes
 from gluon_resnet.loop import accuracy_sums, train
+from gluon_resnet.settings import Settings
 from matplotlib.figure import Figure
 from mxnet import autograd, np
 
@@ -87,8 +88,8 @@ for seed in SETTINGS["seeds"]:
         mx.random.seed(seed)  # the initial weights
         start = time.perf_counter()
         net = gr.get_model(name)
-        histories[name, seed] = train(net, train_iter, test_iter, SETTINGS["epochs"], ctx=ctx,
-                                      log=lambda line: None, **RECIPE)
+        settings = Settings(epochs=SETTINGS["epochs"], seed=seed, **RECIPE)
+        histories[name, seed] = train(net, train_iter, test_iter, settings, ctx, log=lambda line: None)
         nets[name, seed] = net
         last = histories[name, seed][-1]
         print(f"seed {seed}  {name:<15} train error {1 - last['train_acc']:.3f}   "

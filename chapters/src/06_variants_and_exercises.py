@@ -24,6 +24,7 @@ import mxnet as mx
 import pandas as pd
 from gluon_resnet import blocks, diagrams, notebook, shapes
 from gluon_resnet.loop import train
+from gluon_resnet.settings import Settings
 from matplotlib.figure import Figure
 from mxnet import np
 from mxnet.gluon import nn
@@ -40,8 +41,8 @@ def fit(net):
     """Train ``net`` on the chapter's data with the chapter's recipe; the last epoch's row."""
     mx.random.seed(0)
     train_iter.set_epoch(0)
-    return train(net, train_iter, test_iter, SETTINGS["epochs"], ctx=gr.devices()[0],
-                 log=lambda line: None, **RECIPE)[-1]
+    return train(net, train_iter, test_iter, Settings(epochs=SETTINGS["epochs"], **RECIPE), gr.devices()[0],
+                 log=lambda line: None)[-1]
 
 
 def cost(net, input_shape):

@@ -28,6 +28,7 @@ import os
 
 from gluon_resnet import cifar, evaluate, notebook, plots, shapes
 from gluon_resnet.loop import train
+from gluon_resnet.settings import Settings
 from mxnet import autograd, gluon, np
 
 QUICK = notebook.quick()
@@ -215,8 +216,8 @@ for name in ("cifar_plain56", "cifar_resnet56"):
 # %%
 net = gr.get_model("cifar_resnet20", in_channels=channels)
 ctx = gr.devices()[0]
-history = train(net, train_iter, test_iter, SETTINGS["epochs"], ctx=ctx, log=lambda line: None,
-                on_epoch=plots.LivePlot(title=f"ResNet-20 on {DATA}"), **RECIPE)
+history = train(net, train_iter, test_iter, Settings(epochs=SETTINGS["epochs"], **RECIPE), ctx,
+                log=lambda line: None, on_epoch=plots.LivePlot(title=f"ResNet-20 on {DATA}"))
 
 # %%
 last = history[-1]
@@ -250,8 +251,8 @@ def score_both_ways(row):
 
 probe = gr.get_model("cifar_resnet20", in_channels=channels)
 try:
-    train(probe, train_iter, test_iter, SETTINGS["epochs"], ctx=ctx, log=lambda line: None,
-          on_epoch=score_both_ways, **RECIPE)
+    train(probe, train_iter, test_iter, Settings(epochs=SETTINGS["epochs"], **RECIPE), ctx,
+          log=lambda line: None, on_epoch=score_both_ways)
 except FirstEpochOnly as stop:
     row, scores = stop.args
 print(f"after epoch 1: train acc {row['train_acc']:.3f} (measured during the epoch); test acc with the "

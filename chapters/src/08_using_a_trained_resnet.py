@@ -32,7 +32,7 @@ import mxnet as mx
 import numpy as np
 from gluon_resnet import explain, onnx_export, plots, predict, pretrained
 from gluon_resnet.data import ArrayLoader
-from gluon_resnet.evaluate import predict as predict_labels
+from gluon_resnet.loop import predict as predict_labels
 
 # Full mode is what the committed outputs come from; quick mode is what the test suite runs.
 SETTINGS = dict(test_images=1000, per_group=2) if QUICK else dict(test_images=10000, per_group=4)

@@ -151,6 +151,12 @@ def test_schedules_live_in_the_optimizer_and_warm_up_then_decay():
     np.testing.assert_allclose(applied_rates("constant", 5), 0.4, rtol=1e-5)
 
 
+def test_step_schedule_divides_the_rate_by_ten_after_half_and_three_quarters_of_the_updates():
+    np.testing.assert_allclose(applied_rates("step", 20), [0.4] * 10 + [0.04] * 5 + [0.004] * 5, rtol=1e-3)
+    warm = applied_rates("step", 8, warmup_steps=2)
+    np.testing.assert_allclose(warm, [0.2, 0.4, 0.4, 0.4, 0.04, 0.04, 0.004, 0.004], rtol=1e-3)  # linear warm-up
+
+
 def test_shifted_tta_scores_copies_moved_down_right_and_up_left():
     X = mnp.zeros((1, 1, 5, 5))
     X[0, 0, 2, 1] = 1.0

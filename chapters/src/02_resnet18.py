@@ -10,7 +10,8 @@
 # `gluon_resnet.shapes.layer_table`.
 #
 # **Settings:** none; nothing is trained, so quick mode (`GLUON_RESNET_QUICK=1`) and full mode
-# run the same cells. **Expected time:** about N minutes in full mode on <CPU> (2 threads).
+# run the same cells. **Expected time:** under a minute in full mode on a 2-core AMD EPYC
+# (Zen 4, AVX-512), 2 threads.
 
 # %%
 %matplotlib inline

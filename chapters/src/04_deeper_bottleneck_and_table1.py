@@ -7,8 +7,8 @@
 # sets our numbers beside the paper's Table 1. It ends with the three shortcut options A, B and C.
 #
 # **Settings:** nothing is trained; full mode walks all five depths (18 to 152 layers), quick
-# mode (`GLUON_RESNET_QUICK=1`) only the first three. **Expected time:** about N minutes in full
-# mode on <CPU> (2 threads).
+# mode (`GLUON_RESNET_QUICK=1`) only the first three. **Expected time:** under a minute in full
+# mode on a 2-core AMD EPYC (Zen 4, AVX-512), 2 threads.
 
 # %%
 %matplotlib inline

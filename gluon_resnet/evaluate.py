@@ -12,7 +12,7 @@ import numpy as np
 from .cli import ArgumentParser, friendly, number
 from .data import (TEXT_LABELS, ArrayLoader, balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
                    resize_images)
-from .loop import predict  # noqa: F401  (evaluate.predict: the name chapter 8 and older code use)
+from .loop import predict  # noqa: F401  (evaluate.predict: the name chapters 3 and 7 use)
 from .plots import plot_confusion, save_figure, show_images
 from .run import read_run
 from .runtime import devices

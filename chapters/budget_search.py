@@ -1,17 +1,19 @@
 """Chapter 5's budget search: how many steps until deeper residual nets train better and deeper plain ones worse?
 
-    python chapters/budget_search.py --depths 20 56 --kinds resnet --epochs 3 --out runs/budget/search.jsonl
+    python chapters/budget_search.py --depths 20 56 --kinds resnet --size 16 --epochs 6 --out runs/budget/search.jsonl
     python chapters/budget_search.py --table --out runs/budget/search.jsonl
 
 Trains every (kind, depth, seed) asked for with ``gluon_resnet.loop.train`` and the paper's CIFAR
 recipe in shape (SGD, lr 0.1 divided by 10 after 50 % and 75 % of the steps, momentum 0.9, weight
-decay 1e-4, batch 128, flips and 2-pixel crops), hybridized, and appends one JSON line per net to
+decay 1e-4, batch 128, flips and 2-pixel crops, an optional linear warm-up), hybridized, on
+Fashion-MNIST resized to ``--size`` pixels a side, and appends one JSON line per net to
 ``--out``. A net whose settings are already in the file is skipped, so a killed search resumes
 where it stopped. ``--table`` prints the file as a Markdown table. Seconds and images per second
 are recorded with the CPU label, but only a run alone on the machine gives speed figures.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ from gluon_resnet import data, runtime  # noqa: E402
 from gluon_resnet.augment import Augment  # noqa: E402
 from gluon_resnet.files import atomic_write  # noqa: E402
 from gluon_resnet.loop import train  # noqa: E402
+from gluon_resnet.settings import Settings  # noqa: E402
 
 DEPTHS = (20, 32, 44, 56, 110)
 
@@ -35,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--depths", type=int, nargs="+", default=[20, 32, 56], choices=DEPTHS)
     p.add_argument("--kinds", nargs="+", default=["resnet", "plain"], choices=["resnet", "plain"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--size", type=int, default=28, help="image side in pixels; other than 28: bilinear resize")
     p.add_argument("--train-size", type=int, default=60000, help="class-balanced training images (60000: all)")
     p.add_argument("--test-size", type=int, default=10000, help="class-balanced test images")
     p.add_argument("--epochs", type=int, default=3)
@@ -42,11 +46,13 @@ def parse_args(argv=None):
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no flips, no 2-pixel crops")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--schedule", default="step", choices=["step", "cosine", "onecycle", "constant"])
-    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--warmup-epochs", type=float, default=0, help="linear warm-up from 0, in epochs (may be a fraction)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--wd", type=float, default=1e-4)
     args = p.parse_args(argv)
-    for name in ("train_size", "test_size", "epochs", "batch_size"):
+    if args.warmup_epochs < 0:
+        p.error("--warmup-epochs must be at least 0")
+    for name in ("size", "train_size", "test_size", "epochs", "batch_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -65,7 +71,7 @@ def read_runs(path):
 
 def plan(args):
     """The settings of each net to train, in the order asked for (seed, then kind, then depth)."""
-    recipe = dict(train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
+    recipe = dict(size=args.size, train_size=args.train_size, test_size=args.test_size, epochs=args.epochs,
                   batch_size=args.batch_size, augment=args.augment, lr=args.lr, schedule=args.schedule,
                   warmup_epochs=args.warmup_epochs, momentum=args.momentum, wd=args.wd)
     return [dict(net=f"cifar_{kind}{depth}", kind=kind, depth=depth, seed=seed, **recipe)
@@ -76,21 +82,23 @@ def train_one(settings, fmnist):
     """Train one net; its JSON record (the settings, per-epoch errors, final errors, seconds, CPU)."""
     s = settings
     augment = Augment(pad=2, flip=True) if s["augment"] else None
-    train_iter = data.ArrayLoader(*data.balanced_subset(fmnist.train_images, fmnist.train_labels, s["train_size"]),
-                                  s["batch_size"], shuffle=True, seed=s["seed"], augment=augment)
-    test_iter = data.ArrayLoader(*data.balanced_subset(fmnist.test_images, fmnist.test_labels, s["test_size"]), 250)
+    train_images, train_labels = data.balanced_subset(fmnist.train_images, fmnist.train_labels, s["train_size"])
+    test_images, test_labels = data.balanced_subset(fmnist.test_images, fmnist.test_labels, s["test_size"])
+    train_iter = data.ArrayLoader(data.resize_images(train_images, s["size"]), train_labels, s["batch_size"],
+                                  shuffle=True, seed=s["seed"], augment=augment)
+    test_iter = data.ArrayLoader(data.resize_images(test_images, s["size"]), test_labels, 250)
+    recipe = Settings(epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], momentum=s["momentum"], wd=s["wd"],
+                      schedule=s["schedule"], warmup_epochs=s["warmup_epochs"], seed=s["seed"], quiet=True)
     begin = time.perf_counter()
-    history = train(gr.get_model(s["net"]), train_iter, test_iter, s["epochs"], s["lr"], gr.devices("cpu")[0],
-                    log=lambda line: print(f"{s['net']} seed {s['seed']}: {line}", flush=True),
-                    momentum=s["momentum"], wd=s["wd"], schedule=s["schedule"], warmup_epochs=s["warmup_epochs"],
-                    seed=s["seed"])
+    history = train(gr.get_model(s["net"]), train_iter, test_iter, recipe, gr.devices("cpu")[0],
+                    log=lambda line: print(f"{s['net']} seed {s['seed']}: {line}", flush=True))
     return dict(settings, steps=len(train_iter) * s["epochs"],
                 train_error_per_epoch=[round(1 - row["train_acc"], 4) for row in history],
                 test_error_per_epoch=[round(1 - row["test_acc"], 4) for row in history],
                 train_error=round(1 - history[-1]["train_acc"], 4), test_error=round(1 - history[-1]["test_acc"], 4),
                 seconds=round(time.perf_counter() - begin, 1),
                 images_per_sec=round(sum(r["examples_per_sec"] for r in history) / len(history), 1),
-                cpu=runtime.cpu_description(), cpu_info=runtime.cpu_info(), shared_machine=True)
+                cpu=runtime.cpu_description(), cpu_info=runtime.cpu_info(), load=round(os.getloadavg()[0], 2))
 
 
 def search(args):
@@ -113,11 +121,12 @@ def search(args):
 
 def table(runs):
     """A Markdown table of the runs, one row per net, grouped by budget."""
-    key = lambda r: (r["train_size"], r["augment"], r["steps"], r["schedule"], r["seed"], r["kind"], r["depth"])  # noqa: E731
-    lines = ["| images | aug | steps | schedule | seed | net | train error | test error | train error per epoch | min |",
-             "|---:|:-:|---:|:-:|---:|:--|---:|---:|:--|---:|"]
+    key = lambda r: (r.get("size", 28), r["train_size"], r["augment"], r["steps"], r["schedule"], r["seed"], r["kind"], r["depth"])  # noqa: E731
+    lines = ["| size | images | aug | steps | schedule | warm-up | seed | net | train error | test error | train error per epoch | min |",
+             "|---:|---:|:-:|---:|:-:|---:|---:|:--|---:|---:|:--|---:|"]
     for r in sorted(runs, key=key):
-        lines.append(f"| {r['train_size']} | {'yes' if r['augment'] else 'no'} | {r['steps']} | {r['schedule']} | "
+        lines.append(f"| {r.get('size', 28)} | {r['train_size']} | {'yes' if r['augment'] else 'no'} | {r['steps']} | "
+                     f"{r['schedule']} | {r['warmup_epochs']:g} | "
                      f"{r['seed']} | {r['net']} | {r['train_error']:.4f} | {r['test_error']:.4f} | "
                      f"{' '.join(f'{e:.3f}' for e in r['train_error_per_epoch'])} | {r['seconds'] / 60:.1f} |")
     return "\n".join(lines)

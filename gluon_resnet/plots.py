@@ -56,13 +56,16 @@ def plot_series(series, xlabel, ylabel, ax=None, title=None, styles=None, figsiz
     return fig
 
 
-def plot_band(ax, runs, style="-", label=None, color=None, alpha=0.2):
-    """The mean of several runs' curves (x = 1, 2, ...) and a shaded band from their min to max.
+def plot_band(ax, runs, style="-", label=None, color=None, alpha=0.2, x=None):
+    """The mean of several runs' curves and a shaded band from their min to max.
 
-    ``runs`` is a list of equally long sequences, e.g. one error curve per seed; returns the line.
+    ``runs`` is a list of equally long sequences, e.g. one error curve per seed; ``x`` their
+    positions (default 1, 2, ...: epochs), e.g. the step count at each epoch's end. Returns the line.
     """
     runs = np.asarray(runs, dtype=float).reshape(-1, np.shape(runs)[-1])
-    x = np.arange(1, runs.shape[1] + 1)
+    x = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x, dtype=float)
+    if x.shape != (runs.shape[1],):
+        raise ValueError(f"x has {x.size} positions for curves of {runs.shape[1]} points")
     (line,) = ax.plot(x, runs.mean(axis=0), style, label=label, color=color)
     if len(runs) > 1:
         ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=alpha, lw=0)

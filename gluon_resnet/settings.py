@@ -49,10 +49,11 @@ class Settings:
     momentum: float = option(0.0, "momentum for sgd/nag (default: 0, the lesson's plain SGD)",
                              type=number(float, "--momentum", 0, 1, high_open=True))
     wd: float = option(0.0, "weight decay (default: 0)", type=number(float, "--wd", 0))
-    schedule: str = option("constant", "learning-rate schedule over the whole run (default: constant)",
-                           choices=("constant", "cosine", "onecycle"))
-    warmup_epochs: float = option(0, "linear warm-up length for cosine/onecycle (default: 0; onecycle then "
-                                  "uses 30%%)", type=number(float, "--warmup-epochs", 0))
+    schedule: str = option("constant", "learning-rate schedule over the whole run; step is the paper's: lr/10 "
+                           "after 50%% and again after 75%% of the steps (default: constant)",
+                           choices=("constant", "cosine", "onecycle", "step"))
+    warmup_epochs: float = option(0, "linear warm-up from 0 (from lr/10 for onecycle), in epochs, fractions "
+                                  "allowed (default: 0; onecycle then uses 30%%)", type=number(float, "--warmup-epochs", 0))
     label_smoothing: float = option(0.0, "share of the target spread over all classes (default: 0)",
                                     type=number(float, "--label-smoothing", 0, 1, high_open=True))
     crop_pad: int = option(0, "augment: pad by P pixels, crop back at random (default: 0 = off)",

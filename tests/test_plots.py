@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 
 from gluon_resnet import plots
@@ -57,6 +58,14 @@ def test_band_draws_the_mean_and_shades_min_to_max():
     assert band[:, 1].min() == 0.2 and band[:, 1].max() == 0.7
     ticks = ax.get_xticks()
     assert np.allclose(ticks, np.round(ticks))  # whole epochs only
+
+
+def test_band_takes_positions_such_as_step_counts_and_refuses_a_mismatch():
+    ax = Figure().add_subplot()
+    line = plots.plot_band(ax, [[0.5, 0.3], [0.7, 0.5]], x=[469, 938])
+    assert list(line.get_xdata()) == [469, 938]
+    with pytest.raises(ValueError, match="3 positions for curves of 2 points"):
+        plots.plot_band(ax, [[0.5, 0.3]], x=[1, 2, 3])
 
 
 def test_history_plot_ticks_whole_epochs():

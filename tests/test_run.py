@@ -229,3 +229,11 @@ def test_a_resumed_one_cycle_run_goes_on_with_the_rate_and_weights_of_a_straight
     assert [r["lr"] for r in resumed] == [r["lr"] for r in straight]
     assert resumed[-1]["train_loss"] == pytest.approx(straight[-1]["train_loss"], rel=1e-4)
     assert resumed[-1]["test_acc"] == pytest.approx(straight[-1]["test_acc"], abs=0.006)
+
+
+def test_the_step_schedule_divides_the_rate_by_ten_twice_and_ends_at_a_hundredth(tmp_path):
+    assert train_mod.main([*SMALL, "--epochs", "4", "--lr", "0.1", "--schedule", "step", "--warmup-epochs", "0.5",
+                           "--momentum", "0.9", "--out", str(tmp_path / "step")]) == 0
+    rates = [r["lr"] for r in json.loads((tmp_path / "step" / "metrics.json").read_text())["history"]]
+    assert rates[0] == pytest.approx(0.1) and rates[-1] == pytest.approx(0.001)
+    assert sorted(set(round(r, 6) for r in rates)) == [0.001, 0.01, 0.1]

@@ -94,6 +94,7 @@ def train_one(settings, fmnist):
                     log=lambda line: print(f"{s['net']} seed {s['seed']}: {line}", flush=True))
     return dict(settings, steps=len(train_iter) * s["epochs"],
                 train_error_per_epoch=[round(1 - row["train_acc"], 4) for row in history],
+                train_loss_per_epoch=[round(row["train_loss"], 4) for row in history],
                 test_error_per_epoch=[round(1 - row["test_acc"], 4) for row in history],
                 train_error=round(1 - history[-1]["train_acc"], 4), test_error=round(1 - history[-1]["test_acc"], 4),
                 seconds=round(time.perf_counter() - begin, 1),

@@ -23,7 +23,7 @@ def test_a_search_records_each_net_then_resumes_without_training_again(tmp_path,
     runs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["net"] for r in runs] == ["cifar_resnet20", "cifar_plain20"]
     for r in runs:
-        assert r["size"] == 12 and r["steps"] == 4 and len(r["train_error_per_epoch"]) == 2
+        assert r["size"] == 12 and r["steps"] == 4 and len(r["train_error_per_epoch"]) == len(r["train_loss_per_epoch"]) == 2
         assert 0 <= r["train_error"] <= 1 and r["cpu_info"]["cores"] >= 1
     capsys.readouterr()
     assert search.main([*TINY, "--out", str(out)]) == 0  # everything is there already

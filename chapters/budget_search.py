@@ -2,13 +2,17 @@
 
     python chapters/budget_search.py --depths 20 56 --kinds resnet --size 16 --epochs 6 --out runs/budget/search.jsonl
     python chapters/budget_search.py --table --out runs/budget/search.jsonl
+    python chapters/budget_search.py --plot crossing.png --depths 20 56 --kinds resnet --size 16 --epochs 10 \
+        --no-augment --out runs/budget/search.jsonl
 
 Trains every (kind, depth, seed) asked for with ``gluon_resnet.loop.train`` and the paper's CIFAR
 recipe in shape (SGD, lr 0.1 divided by 10 after 50 % and 75 % of the steps, momentum 0.9, weight
 decay 1e-4, batch 128, flips and 2-pixel crops, an optional linear warm-up), hybridized, on
 Fashion-MNIST resized to ``--size`` pixels a side, and appends one JSON line per net to
 ``--out``. A net whose settings are already in the file is skipped, so a killed search resumes
-where it stopped. ``--table`` prints the file as a Markdown table. Seconds and images per second
+where it stopped. ``--table`` prints the file as a Markdown table; ``--plot`` draws the training loss
+per epoch of the recorded nets that match the budget flags, and the deepest net's lead over the
+shallowest, seed by seed. Seconds and images per second
 are recorded with the CPU label, but only a run alone on the machine gives speed figures.
 """
 import argparse
@@ -35,6 +39,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/budget/search.jsonl", help="JSON lines file to append to (and resume from)")
     p.add_argument("--table", action="store_true", help="print --out as a Markdown table and exit")
+    p.add_argument("--plot", metavar="PNG", help="draw the runs in --out that match --size, --epochs, "
+                   "--no-augment, --kinds and --depths (every seed) into PNG and exit")
     p.add_argument("--depths", type=int, nargs="+", default=[20, 32, 56], choices=DEPTHS)
     p.add_argument("--kinds", nargs="+", default=["resnet", "plain"], choices=["resnet", "plain"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -133,10 +139,71 @@ def table(runs):
     return "\n".join(lines)
 
 
+def matching(runs, args):
+    """The recorded runs with the budget of ``args`` (size, epochs, augmentation, kinds, depths), any seed."""
+    return [r for r in runs if r.get("size", 28) == args.size and r["epochs"] == args.epochs
+            and r["augment"] == args.augment and r["kind"] in args.kinds and r["depth"] in args.depths
+            and "train_loss_per_epoch" in r]
+
+
+def plot(runs, args, path):
+    """Training loss per epoch of each matching net (left) and, per seed and kind, the deepest net's
+    training loss minus the shallowest's (right: below zero, the deeper net trains better)."""
+    from matplotlib.figure import Figure
+
+    from gluon_resnet import plots
+
+    chosen = matching(runs, args)
+    if not chosen:
+        raise gr.UserError(f"no runs in {args.out} with --size {args.size} --epochs {args.epochs}"
+                           f"{'' if args.augment else ' --no-augment'} and the --kinds/--depths asked for: "
+                           "run the search with those flags first")
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    losses, gaps = fig.subplots(1, 2)
+    depths = sorted({r["depth"] for r in chosen})
+    seeds = sorted({r["seed"] for r in chosen})
+    steps_of = lambda r: [r["steps"] // r["epochs"] * (e + 1) for e in range(r["epochs"])]  # noqa: E731
+    for r in sorted(chosen, key=lambda r: (r["kind"], r["depth"], r["seed"])):
+        losses.plot(steps_of(r), r["train_loss_per_epoch"], marker=".", color=f"C{depths.index(r['depth'])}",
+                    ls=("-", "--", ":", "-.")[seeds.index(r["seed"]) % 4], label=f"{r['net']} seed {r['seed']}")
+    by = {(r["kind"], r["depth"], r["seed"]): r for r in chosen}
+    for kind in sorted({r["kind"] for r in chosen}):
+        for seed in seeds:
+            present = [d for d in depths if (kind, d, seed) in by]
+            if len(present) < 2:
+                continue
+            deep, shallow = by[kind, present[-1], seed], by[kind, present[0], seed]
+            gaps.plot(steps_of(deep), [a - b for a, b in zip(deep["train_loss_per_epoch"], shallow["train_loss_per_epoch"])],
+                      marker=".", ls=("-", "--", ":", "-.")[seeds.index(seed) % 4],
+                      label=f"{kind}{present[-1]} - {kind}{present[0]}, seed {seed}")
+    first_steps = chosen[0]["steps"]
+    gaps.axhline(0, color="0.4", lw=0.8)
+    if all(r["schedule"] == "step" for r in chosen):  # the paper's lr drops, after 50 % and 75 % of the steps
+        for ax in (losses, gaps):
+            for share in (0.5, 0.75):
+                ax.axvline(first_steps * share, color="0.6", lw=0.8, ls=":")
+    first = chosen[0]
+    budget = (f"{first['train_size']:,} images at {args.size}x{args.size}, {'flips and crops' if args.augment else 'no augmentation'}, "
+              f"{first['steps']:,} steps")
+    losses.set(xlabel="training steps (each point: an epoch's mean; dotted: lr / 10)", ylabel="training loss", yscale="log",
+               title=f"training loss ({budget})")
+    plots.log_axis_ticks(losses, [v for r in chosen for v in r["train_loss_per_epoch"]])
+    gaps.set(xlabel="training steps (each point: an epoch's mean)", ylabel="deeper minus shallower training loss",
+             title="below zero: the deeper net trains better")
+    for ax in (losses, gaps):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    plots.save_figure(fig, path)
+    return chosen
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
-        if args.table:
+        if args.plot:
+            chosen = plot(read_runs(args.out), args, args.plot)
+            print(f"wrote {args.plot}: {len(chosen)} runs")
+        elif args.table:
             runs = read_runs(args.out)
             if not runs:
                 raise gr.UserError(f"no runs in {args.out}: run the search first, or pass its --out")

@@ -1,0 +1,138 @@
+"""Accuracy against minutes for a set of finished runs: ``python -m gluon_resnet.frontier --help``.
+
+Each run folder (``train --out DIR``) keeps its recipe, its CPU and its per-epoch history in
+``metrics.json``. Runs whose recipes differ only in ``--seed`` make one point of the frontier:
+
+- its **minutes** are the fastest seed's time in the training loop (training plus the test pass
+  after each epoch; process start-up and reading the data are not in it), so run one seed of each
+  recipe alone on the machine and the others however you like;
+- its **accuracy** is the seeds' final test accuracy, mean and range.
+
+    python -m gluon_resnet.frontier runs/frontier/*/ --png docs/frontier.png
+
+prints a Markdown table, one row per recipe, and draws test accuracy against minutes (one line per
+recipe family, i.e. per recipe apart from ``--epochs``; bars: the seeds' range).
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+from .cli import ArgumentParser, friendly
+from .errors import UserError
+from .runtime import cpu_description
+
+
+def read_metrics(directory):
+    """The finished run in ``directory`` as a dict: recipe, seed, CPU label, final test accuracy, minutes."""
+    path = Path(directory) / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+        config, history = metrics["config"], metrics["history"]
+    except FileNotFoundError:
+        raise UserError(f"{directory} is not a run folder (no metrics.json): pass folders written by "
+                        "`python -m gluon_resnet.train --out DIR`") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is not a run's metrics file ({err.__class__.__name__}: {err})") from None
+    if not metrics.get("finished") or not history:
+        done = history[-1]["epoch"] if history else 0
+        raise UserError(f"{directory} has not finished (epoch {done} of {config.get('epochs')}): finish it with "
+                        f"python -m gluon_resnet.train --resume {directory}, or leave it out")
+    env = metrics.get("environment", {})
+    return {"dir": str(directory), "config": config, "seed": config.get("seed"),
+            "test_acc": history[-1]["test_acc"], "train_acc": history[-1]["train_acc"],
+            "minutes": sum(row["seconds"] for row in history) / 60,
+            "cpu": cpu_description(env["cpu"]) if "cpu" in env else "unknown CPU",
+            "load": (env.get("load_average") or [None])[0]}
+
+
+def recipe_label(config, drop=("seed",)):
+    """The ``train`` flags of a recipe (``--preset fast --epochs 12``), leaving out ``drop``'s flags."""
+    from .settings import Settings  # the registry and MXNet load only when a table is made
+
+    command = Settings.from_recipe({k: v for k, v in config.items() if k not in drop}).command()
+    label = command.replace("python -m gluon_resnet.train", "").strip()
+    return label or "(the defaults)"
+
+
+def points(runs):
+    """One point per recipe (the runs grouped apart from their seeds), in order of minutes."""
+    groups = {}
+    for run in runs:
+        key = json.dumps({k: v for k, v in run["config"].items() if k != "seed"}, sort_keys=True)
+        groups.setdefault(key, []).append(run)
+    result = []
+    for group in groups.values():
+        seeds = [r["seed"] for r in group]
+        if len(set(seeds)) < len(seeds):
+            raise UserError(f"two runs of one recipe share a seed ({', '.join(r['dir'] for r in group)}): "
+                            "pass each seed once")
+        accs = [r["test_acc"] for r in group]
+        fastest = min(group, key=lambda r: r["minutes"])
+        config = group[0]["config"]
+        result.append({"recipe": recipe_label(config), "family": recipe_label(config, ("seed", "epochs")),
+                       "epochs": config["epochs"], "seeds": sorted(seeds), "minutes": fastest["minutes"],
+                       "cpu": fastest["cpu"], "load": fastest["load"], "mean": sum(accs) / len(accs),
+                       "low": min(accs), "high": max(accs)})
+    return sorted(result, key=lambda p: (p["minutes"], p["recipe"]))
+
+
+def table(rows):
+    """The points as a Markdown table."""
+    lines = ["| recipe (`train` flags) | epochs | seeds | minutes (fastest seed) | test acc, mean | range | CPU of the timed run |",
+             "|:--|--:|:--|--:|--:|:--|:--|"]
+    for p in rows:
+        lines.append(f"| `{p['recipe']}` | {p['epochs']} | {', '.join(map(str, p['seeds']))} | {p['minutes']:.1f} | "
+                     f"**{p['mean']:.4f}** | {p['low']:.4f}-{p['high']:.4f} | {p['cpu']} |")
+    return "\n".join(lines)
+
+
+def plot(rows, path, title=None):
+    """Test accuracy against minutes: one line per recipe family, the seeds' range as bars."""
+    from matplotlib.figure import Figure
+
+    from .plots import save_figure
+
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    families = list(dict.fromkeys(p["family"] for p in rows))
+    for i, family in enumerate(families):
+        pts = [p for p in rows if p["family"] == family]
+        x, y = [p["minutes"] for p in pts], [p["mean"] for p in pts]
+        err = [[p["mean"] - p["low"] for p in pts], [p["high"] - p["mean"] for p in pts]]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=f"C{i}", label=family)
+        for p in pts:
+            ax.annotate(f"{p['epochs']} ep", (p["minutes"], p["mean"]), textcoords="offset points",
+                        xytext=(4, -11), fontsize=8, color=f"C{i}")
+    ax.set(xlabel="minutes in the training loop (the fastest seed's run)", ylabel="test accuracy (mean of the seeds)",
+           title=title or "Fashion-MNIST: accuracy against minutes")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def build_parser():
+    p = ArgumentParser(prog="python -m gluon_resnet.frontier", description=__doc__.split("\n\n")[0],
+                       epilog="Each point's minutes come from its fastest seed: time one seed of each recipe alone on "
+                              "the machine. Runs of one recipe must have different seeds.")
+    p.add_argument("runs", nargs="+", metavar="DIR", help="finished run folders (train --out DIR)")
+    p.add_argument("--png", metavar="PATH", help="also draw accuracy against minutes into PATH")
+    p.add_argument("--title", help="the plot's title (say the CPU)")
+    return p
+
+
+@friendly
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.png and not re.search(r"\.png$", args.png, re.IGNORECASE):
+        raise UserError(f"--png {args.png}: the plot is a PNG file, name it *.png")
+    rows = points([read_metrics(d) for d in args.runs])
+    print(table(rows))
+    if args.png:
+        plot(rows, args.png, args.title)
+        print(f"wrote {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The frontier (gluon_resnet.frontier): finished run folders -> one point per recipe, a table and a plot."""
+import mxnet as mx
+import pytest
+from helpers import epoch_rows, save_run
+
+from gluon_resnet import frontier, get_model
+from gluon_resnet.settings import PRESETS
+
+ENV = {"cpu": {"model": "AMD EPYC", "generation": "Zen 4", "family": "25", "model_number": "17", "cores": 2,
+               "threads": 2, "isa": "avx512_core_bf16"}, "load_average": [0.1, 0.1, 0.1]}
+
+
+def write_run(folder, settings, accs, seconds, finished=True):
+    """A run folder as `train --out` leaves it, through the real Saver: one row per accuracy in ``accs``."""
+    net = get_model("simple_residual_cnn")
+    net.initialize(mx.init.Xavier())
+    net(mx.np.zeros((1, 1, 28, 28)))
+    rows = epoch_rows(len(accs), seconds=seconds)
+    for row, acc in zip(rows, accs):
+        row["test_acc"] = acc
+    settings = settings.but(model="simple_residual_cnn", epochs=len(accs) + (0 if finished else 1))
+    save_run(folder, net, settings, rows, environment=ENV)
+    return folder
+
+
+def test_seeds_of_one_recipe_make_one_point_timed_by_the_fastest_seed(tmp_path, capsys):
+    short, long = PRESETS["fast"].but(epochs=2), PRESETS["fast"].but(epochs=3)
+    dirs = [write_run(tmp_path / "a0", short.but(seed=0), [0.5, 0.90], 60),
+            write_run(tmp_path / "a1", short.but(seed=1), [0.5, 0.92], 90),   # slower: ran beside another job
+            write_run(tmp_path / "b0", long.but(seed=0), [0.5, 0.6, 0.93], 60)]
+    png = tmp_path / "frontier.png"
+    assert frontier.main([*map(str, dirs), "--png", str(png)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith("| `")]
+    assert len(rows) == 2
+    assert "--epochs 2" in rows[0] and "| 0, 1 | 2.0 | **0.9100** | 0.9000-0.9200 |" in rows[0]
+    assert "--epochs 3" in rows[1] and "| 0 | 3.0 | **0.9300** |" in rows[1] and "Zen 4" in rows[1]
+    assert "--seed" not in rows[0] and png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_unfinished_runs_repeated_seeds_and_other_folders_are_refused(tmp_path, capsys):
+    def refused(*argv):
+        with pytest.raises(SystemExit) as exit_info:
+            frontier.main(list(map(str, argv)))
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+        return err
+
+    done = write_run(tmp_path / "done", PRESETS["fast"].but(epochs=1), [0.8], 10)
+    again = write_run(tmp_path / "again", PRESETS["fast"].but(epochs=1), [0.81], 10)
+    half = write_run(tmp_path / "half", PRESETS["fast"], [0.8], 10, finished=False)
+    assert "has not finished (epoch 1 of 2)" in refused(half)
+    assert "share a seed" in refused(done, again)
+    assert "is not a run folder" in refused(tmp_path)
+    assert "name it *.png" in refused(done, "--png", tmp_path / "plot.svg")
+    assert not (tmp_path / "plot.svg").exists()

@@ -18,7 +18,7 @@ LAYERS = [
     {"__init__"},
     {"shapes", "loop", "settings", "onnx_export"},
     {"run", "explain"},
-    {"evaluate", "predict", "pretrained", "launch"},
+    {"evaluate", "predict", "pretrained", "launch", "frontier"},
     {"train", "bench", "notebook", "analysis", "diagrams"},
 ]
 

@@ -8,6 +8,8 @@ Each run folder (``train --out DIR``) keeps its recipe, its CPU and its per-epoc
   recipe alone on the machine and the others however you like;
 - its **accuracy** is the seeds' final test accuracy, mean and range.
 
+For example::
+
     python -m gluon_resnet.frontier runs/frontier/*/ --png docs/frontier.png
 
 prints a Markdown table, one row per recipe, and draws test accuracy against minutes (one line per
@@ -55,6 +57,14 @@ def recipe_label(config, drop=("seed",)):
     return label or "(the defaults)"
 
 
+def family_label(config):
+    """The recipe apart from its length, for the plot's legend: ``--preset fast --epochs N``.
+
+    A preset that is the same recipe trained longer (``best``) still falls in its base recipe's family."""
+    label = recipe_label({**config, "epochs": -1})  # no preset has -1 epochs, so none is matched
+    return re.sub(r"--epochs -1\b", "--epochs N", label)
+
+
 def points(runs):
     """One point per recipe (the runs grouped apart from their seeds), in order of minutes."""
     groups = {}
@@ -70,7 +80,7 @@ def points(runs):
         accs = [r["test_acc"] for r in group]
         fastest = min(group, key=lambda r: r["minutes"])
         config = group[0]["config"]
-        result.append({"recipe": recipe_label(config), "family": recipe_label(config, ("seed", "epochs")),
+        result.append({"recipe": recipe_label(config), "family": family_label(config),
                        "epochs": config["epochs"], "seeds": sorted(seeds), "minutes": fastest["minutes"],
                        "cpu": fastest["cpu"], "load": fastest["load"], "mean": sum(accs) / len(accs),
                        "low": min(accs), "high": max(accs)})
@@ -106,6 +116,7 @@ def plot(rows, path, title=None):
                         xytext=(4, -11), fontsize=8, color=f"C{i}")
     ax.set(xlabel="minutes in the training loop (the fastest seed's run)", ylabel="test accuracy (mean of the seeds)",
            title=title or "Fashion-MNIST: accuracy against minutes")
+    ax.margins(x=0.1)  # room for the last point's label
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)

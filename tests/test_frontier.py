@@ -1,4 +1,6 @@
 """The frontier (gluon_resnet.frontier): finished run folders -> one point per recipe, a table and a plot."""
+import dataclasses
+
 import mxnet as mx
 import pytest
 from helpers import epoch_rows, save_run
@@ -36,6 +38,14 @@ def test_seeds_of_one_recipe_make_one_point_timed_by_the_fastest_seed(tmp_path, 
     assert "--epochs 2" in rows[0] and "| 0, 1 | 2.0 | **0.9100** | 0.9000-0.9200 |" in rows[0]
     assert "--epochs 3" in rows[1] and "| 0 | 3.0 | **0.9300** |" in rows[1] and "Zen 4" in rows[1]
     assert "--seed" not in rows[0] and png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
+    best, fast = PRESETS["best"], PRESETS["fast"]
+    assert frontier.recipe_label(dataclasses.asdict(best)) == "--preset best"
+    for settings in (best, fast, fast.but(epochs=3)):
+        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
+    assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 
 
 def test_unfinished_runs_repeated_seeds_and_other_folders_are_refused(tmp_path, capsys):

@@ -36,7 +36,7 @@ def test_the_manifest_describes_the_file_and_how_it_was_made():
     info = pretrained.manifest(NAME)
     data = (pretrained.WEIGHTS / info["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["bytes"] < 2_000_000
-    assert info["train_command"] == "python -m gluon_resnet.train --preset fast"
+    assert info["train_command"] == "python -m gluon_resnet.train --preset best"
     assert info["command"].startswith("python -m gluon_resnet.pretrained --from-run ")
     assert not info["command"].split()[-1].startswith("/")  # no one machine's folders
     assert info["cpu"] and info["trained_utc"] and info["test_accuracy"] > 0.9

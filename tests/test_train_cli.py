@@ -63,7 +63,7 @@ def test_help_explains_the_flags(run_cli):
     (["--ema", "1"], "--ema must be >= 0 and < 1"),
     (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
-    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'quick')"),
+    (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(capsys, argv, message):
     assert message in fails(capsys, *argv)
@@ -114,13 +114,15 @@ def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path)
     assert "MXNET_HOME='relative/home' is not an absolute path" in fails(capsys, "--epochs", "1", "--subset", "100")
 
 
-def test_fast_stays_as_it_was_and_best_is_fast_trained_longer():
+def test_fast_stays_as_it_was_and_best_and_long_are_fast_trained_longer():
     fast, _ = train_mod.parse_args(["--preset", "fast"])
     assert (fast.erase, fast.ema, fast.tta_shifts, fast.zero_init, fast.wd_bn_bias, fast.crop_pad) == (
         0.0, 0.0, 0, False, True, 0)
     best, _ = train_mod.parse_args(["--preset", "best"])
-    differs = {k for k in train_mod.RECIPE if getattr(best, k) != getattr(fast, k)}
-    assert differs == {"epochs"} and best.epochs > fast.epochs
+    long, _ = train_mod.parse_args(["--preset", "long"])
+    for longer in (best, long):
+        assert {k for k in train_mod.RECIPE if getattr(longer, k) != getattr(fast, k)} == {"epochs"}
+    assert fast.epochs < best.epochs < long.epochs
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.25", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.zero_init, levers.wd_bn_bias, given) == (
         0.25, True, False, {"erase", "zero_init", "wd_bn_bias"})

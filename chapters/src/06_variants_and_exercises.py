@@ -159,7 +159,7 @@ print(f"simple_residual_cnn: {shapes.count_params(small):,} parameters, train ac
       f"({last['examples_per_sec']:.0f} images/s)")
 
 # %% [markdown]
-# It is fast - 6,951 images per second here (printed above), where the lesson's ResNet-18 trained
+# It is fast - 6,628 images per second here (printed above), where the lesson's ResNet-18 trained
 # at a few hundred per second on the same 28x28 images in chapter 3 - and it learns: 0.780 test
 # accuracy after three epochs on 3,000 images, against 0.1 for guessing among ten classes.
 

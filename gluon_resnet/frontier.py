@@ -48,11 +48,11 @@ def read_metrics(directory):
             "load": (env.get("load_average") or [None])[0]}
 
 
-def recipe_label(config, drop=("seed",)):
-    """The ``train`` flags of a recipe (``--preset fast --epochs 12``), leaving out ``drop``'s flags."""
+def recipe_label(config):
+    """The ``train`` flags of a recipe (``--preset fast --epochs 12``), leaving out ``--seed``."""
     from .settings import Settings  # the registry and MXNet load only when a table is made
 
-    command = Settings.from_recipe({k: v for k, v in config.items() if k not in drop}).command()
+    command = Settings.from_recipe({k: v for k, v in config.items() if k != "seed"}).command()
     label = command.replace("python -m gluon_resnet.train", "").strip()
     return label or "(the defaults)"
 

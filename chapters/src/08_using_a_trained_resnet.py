@@ -3,10 +3,10 @@
 #
 # The earlier chapters train networks and score them on the test set. This one starts from a
 # network that is already trained: the package ships the weights of `fmnist_resnet8`, the small
-# ResNet of `--preset fast`, trained by `--preset best` (the same recipe for 21 epochs). We load them without training anything, classify test images and a
-# picture drawn in this notebook, ask Grad-CAM where the network looked when it got shirts and
-# t-shirts right and wrong, and finally export the network to ONNX and run it with onnxruntime,
-# outside MXNet.
+# ResNet of `--preset fast`, trained by `--preset best` (the same recipe for 21 epochs). We load
+# them without training anything, classify test images and a picture drawn in this notebook, ask
+# Grad-CAM where the network looked when it got shirts and t-shirts right and wrong, and finally
+# export the network to ONNX and run it with onnxruntime, outside MXNet.
 #
 # **Settings** (printed by the next cell): nothing is trained; full mode scores all 10,000 test
 # images and shows Grad-CAM for 4 images per group, quick mode (`GLUON_RESNET_QUICK=1`) 1,000
@@ -136,8 +136,8 @@ print(inspect.getsource(explain.grad_cam))
 
 # %% [markdown]
 # Shirts and t-shirts are the pair this network confuses most (the counts above). Below are test
-# images of both, answered right (green titles) and wrong (red titles), each under the map of the class the
-# network chose.
+# images of both, answered right (green titles) and wrong (red titles), each under the map of the
+# class the network chose.
 
 # %%
 SHIRT, TSHIRT = 6, 0

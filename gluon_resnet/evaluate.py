@@ -1,6 +1,7 @@
 """Evaluate a trained network: predictions, accuracy per class, confusion matrix (+ the CLI).
 
-``python -m gluon_resnet.evaluate DIR`` reloads a run saved with ``train --out DIR``.
+``python -m gluon_resnet.evaluate DIR`` reloads a run saved with ``train --out DIR``;
+``evaluate DIR1 DIR2 ...`` also scores the runs' ensemble (the mean of their class probabilities).
 """
 import argparse
 import sys
@@ -12,6 +13,8 @@ import numpy as np
 from .cli import ArgumentParser, friendly, number
 from .data import (TEXT_LABELS, ArrayLoader, balanced_subset, get_fashion_mnist_labels, load_fashion_mnist,
                    resize_images)
+from .errors import UserError
+from .loop import as_ctx_list, scores
 from .loop import predict  # noqa: F401  (evaluate.predict: the name chapters 3 and 7 use)
 from .plots import plot_confusion, save_figure, show_images
 from .run import read_run
@@ -35,6 +38,51 @@ def per_class_accuracy(matrix):
     return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
 
 
+def class_probabilities(net, data_iter, ctx, tta=False, shifts=0):
+    """True labels (int64) and class probabilities (float32, one row per image) over ``data_iter``.
+
+    The probabilities are the softmax of the mean of the views' scores (``loop.scores``: the image,
+    its mirror image with ``tta``, shifted copies with ``shifts``), so that runs scored with
+    different views weigh alike in an ensemble; the most probable class is ``predict``'s label."""
+    from mxnet import npx
+
+    views = (1 + 2 * (shifts > 0)) * (2 if tta else 1)
+    ctx = as_ctx_list(ctx)[0]
+    labels, probs = [], []
+    for X, y in data_iter:
+        probs.append(npx.softmax(scores(net, X.as_in_ctx(ctx), tta, shifts) / views).asnumpy())
+        labels.append(y.asnumpy())
+    return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
+
+
+def run_probabilities(directory, batch_size=500, data_dir=None, device="auto"):
+    """(test labels, class probabilities) of the run in ``directory``, scored on the test images its
+    training scored (its ``--subset`` and ``--resize``) with its own test-time augmentation."""
+    record = read_run(directory)
+    ctx, trained = devices(device)[0], record.settings
+    data = load_fashion_mnist(data_dir)
+    images, labels = balanced_subset(data.test_images, data.test_labels, trained.subset)
+    loader = ArrayLoader(resize_images(images, trained.resize), labels, batch_size)
+    return class_probabilities(record.load_net(ctx), loader, ctx, trained.tta, trained.tta_shifts)
+
+
+def ensemble_labels(probabilities):
+    """The class each image gets from several nets together: the largest mean probability.
+
+    Two nets can agree on a class that neither ranks first:
+
+    >>> sure_of_0 = np.array([[0.50, 0.45, 0.05]])
+    >>> sure_of_2 = np.array([[0.05, 0.45, 0.50]])
+    >>> ensemble_labels([sure_of_0, sure_of_2]).tolist()
+    [1]
+    """
+    shapes = {np.shape(p) for p in probabilities}
+    if len(shapes) != 1:
+        raise UserError(f"the runs were scored on different test sets (probability arrays {sorted(shapes)}); "
+                        "an ensemble needs the same images for every run")
+    return np.mean(probabilities, axis=0).argmax(axis=1)
+
+
 # ---------------------------------------------------------------------------- the command line
 
 def prediction_titles(y_true, y_pred):
@@ -51,7 +99,9 @@ def build_parser():
                        description="Reload a run saved by `python -m gluon_resnet.train --out DIR` and "
                                    "report its test accuracy, per class too; write DIR/confusion.png and "
                                    "DIR/predictions.png (test images with true and predicted labels).")
-    p.add_argument("run", metavar="DIR", help="the --out folder of a training run")
+    p.add_argument("runs", metavar="DIR", nargs="+",
+                   help="the --out folder of a training run; give several to score each and their ensemble "
+                        "too (each image gets the class with the largest mean probability over the runs)")
     p.add_argument("--batch-size", type=number(int, "--batch-size", 1), default=500,
                    help="examples per forward pass (default: %(default)s)")
     p.add_argument("--subset", type=number(int, "--subset", 10), metavar="N",
@@ -98,7 +148,8 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     images = resize_images(images, trained.resize)
     tta = trained.tta if tta is None else tta
     shifts = trained.tta_shifts if tta_shifts is None else tta_shifts
-    y_true, y_pred = predict(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts)
+    y_true, probs = class_probabilities(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts)
+    y_pred = probs.argmax(axis=1)
     matrix = confusion_matrix(y_true, y_pred)
     save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{trained.model}, epoch {record.epoch}"),
                 Path(directory) / "confusion.png")
@@ -107,7 +158,7 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
                 Path(directory) / "predictions.png")
     result = {"epoch": record.epoch, "test_acc": float((y_true == y_pred).mean()),
               "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true),
-              "tta": tta, "tta_shifts": shifts}
+              "tta": tta, "tta_shifts": shifts, "labels": y_true, "probabilities": probs}
     if export:
         from .onnx_export import export_model
         result["exported"] = export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
@@ -122,28 +173,60 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     return result
 
 
-@friendly
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    result = evaluate_run(args.run, args.batch_size, args.subset, args.data_dir, args.num_images, args.export,
-                          args.tta, args.device, args.onnx, args.cam or bool(args.cam_layer), args.cam_layer,
-                          args.tta_shifts)
+def evaluate_ensemble(directories, **options):
+    """``evaluate_run`` for each run folder (``options`` as there, the same for all), then their
+    ensemble: each test image gets the class with the largest mean probability over the runs.
+
+    Returns ``{"members": [each run's result], "test_acc", "per_class", "count"}``. What an
+    ensemble of seeds buys against one net trained as long as they took together is measured in
+    docs/frontier.md; at test time it costs one forward pass per run."""
+    for directory in directories:
+        read_run(directory)  # every folder is checked before any figure is written
+    members = [evaluate_run(directory, **options) for directory in directories]
+    y_true = members[0]["labels"]
+    y_pred = ensemble_labels([m["probabilities"] for m in members])
+    matrix = confusion_matrix(y_true, y_pred)
+    return {"members": members, "test_acc": float((y_true == y_pred).mean()), "count": len(y_true),
+            "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist()))}
+
+
+def _report(run, result, per_class):
+    """Print one run's result: accuracy line, per-class accuracies if asked, ONNX check, files written."""
     views = (["mirror images"] if result["tta"] else []) + \
         ([f"copies shifted by {result['tta_shifts']} px"] if result["tta_shifts"] else [])
     how = f" (test-time augmentation: {' and '.join(views)})" if views else ""
-    print(f"{args.run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
+    print(f"{run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
           f"on {result['count']} test images{how}")
-    for name, acc in result["per_class"].items():
-        print(f"  {name:<11} {acc:.3f}")
+    if per_class:
+        for name, acc in result["per_class"].items():
+            print(f"  {name:<11} {acc:.3f}")
     if "onnx_parity" in result:
         check = result["onnx_parity"]
         print(f"onnxruntime: same class for {check['same_class']} of {check['count']} images, "
               f"largest logit difference {check['max_abs_diff']:.2g}")
     written = ["confusion.png", "predictions.png"] + [p.name for p in result.get("exported", [])] + \
         [Path(result[k]).name for k in ("cam", "onnx") if k in result]
-    print(f"wrote {', '.join(str(Path(args.run) / name) for name in written)}")
-    return 0
+    print(f"wrote {', '.join(str(Path(run) / name) for name in written)}")
 
+
+@friendly
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    options = dict(batch_size=args.batch_size, subset=args.subset, data_dir=args.data_dir,
+                   num_images=args.num_images, export=args.export, tta=args.tta, device=args.device,
+                   onnx=args.onnx, cam=args.cam or bool(args.cam_layer), cam_layer=args.cam_layer,
+                   tta_shifts=args.tta_shifts)
+    if len(args.runs) == 1:
+        _report(args.runs[0], evaluate_run(args.runs[0], **options), per_class=True)
+        return 0
+    result = evaluate_ensemble(args.runs, **options)
+    for run, member in zip(args.runs, result["members"]):
+        _report(run, member, per_class=False)
+    print(f"ensemble of {len(args.runs)} runs (the class with the largest mean probability): "
+          f"test acc {result['test_acc']:.4f} on {result['count']} test images")
+    for name, acc in result["per_class"].items():
+        print(f"  {name:<11} {acc:.3f}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

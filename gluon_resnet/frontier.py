@@ -14,13 +14,19 @@ For example::
 
 prints a Markdown table, one row per recipe, and draws test accuracy against minutes (one line per
 recipe family, i.e. per recipe apart from ``--epochs``; bars: the seeds' range).
+
+``--ensembles K [K ...]`` adds a point for every recipe with at least K seeds: K of its nets trained one
+after another and scored together (``evaluate DIR1 DIR2 ...``), so its minutes are K times the
+fastest seed's and its accuracy is the mean and range over every choice of K of the seeds.
 """
+import functools
+import itertools
 import json
 import re
 import sys
 from pathlib import Path
 
-from .cli import ArgumentParser, friendly
+from .cli import ArgumentParser, friendly, number
 from .errors import UserError
 from .runtime import cpu_description
 
@@ -87,12 +93,42 @@ def points(runs):
     return sorted(result, key=lambda p: (p["minutes"], p["recipe"]))
 
 
+def ensemble_points(runs, k, probabilities=None):
+    """For each recipe with at least ``k`` seeds, one point for ``k`` of its nets scored together.
+
+    ``probabilities(dir)`` gives a run's (test labels, class probabilities); by default the run is
+    reloaded and scored as it scored itself (``evaluate.run_probabilities``)."""
+    import numpy as np
+
+    from .evaluate import ensemble_labels, run_probabilities
+
+    probabilities = probabilities or run_probabilities
+    result = []
+    for point in points(runs):
+        group = [r for r in runs if recipe_label(r["config"]) == point["recipe"]]
+        if len(group) < k:
+            continue
+        scored = {r["seed"]: probabilities(r["dir"]) for r in group}
+        accs, combos = [], []
+        for seeds in itertools.combinations(sorted(scored), k):
+            labels = scored[seeds[0]][0]
+            accs.append(float((ensemble_labels([scored[s][1] for s in seeds]) == labels).mean()))
+            combos.append("+".join(map(str, seeds)))
+        result.append({**point, "ensemble": k, "family": f"{point['family']}, {k} seeds averaged", "seeds": combos,
+                       "minutes": k * point["minutes"], "mean": float(np.mean(accs)), "low": min(accs),
+                       "high": max(accs), "tag": f"{k}x{point['epochs']} ep"})
+    if not result:
+        raise UserError(f"--ensembles {k}: no recipe among these runs has {k} seeds")
+    return result
+
+
 def table(rows):
     """The points as a Markdown table."""
     lines = ["| recipe (`train` flags) | epochs | seeds | minutes (fastest seed) | test acc, mean | range | CPU of the timed run |",
              "|:--|--:|:--|--:|--:|:--|:--|"]
     for p in rows:
-        lines.append(f"| `{p['recipe']}` | {p['epochs']} | {', '.join(map(str, p['seeds']))} | {p['minutes']:.1f} | "
+        together = f" ({p['ensemble']} seeds averaged)" if p.get("ensemble") else ""
+        lines.append(f"| `{p['recipe']}`{together} | {p['epochs']} | {', '.join(map(str, p['seeds']))} | {p['minutes']:.1f} | "
                      f"**{p['mean']:.4f}** | {p['low']:.4f}-{p['high']:.4f} | {p['cpu']} |")
     return "\n".join(lines)
 
@@ -112,9 +148,11 @@ def plot(rows, path, title=None):
         err = [[p["mean"] - p["low"] for p in pts], [p["high"] - p["mean"] for p in pts]]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=f"C{i}", label=family)
         for p in pts:
-            ax.annotate(f"{p['epochs']} ep", (p["minutes"], p["mean"]), textcoords="offset points",
+            ax.annotate(p.get("tag", f"{p['epochs']} ep"), (p["minutes"], p["mean"]), textcoords="offset points",
                         xytext=(4, -11), fontsize=8, color=f"C{i}")
-    ax.set(xlabel="minutes in the training loop (the fastest seed's run)", ylabel="test accuracy (mean of the seeds)",
+    together = " (K seeds averaged: K times that)" if any(p.get("ensemble") for p in rows) else ""
+    ax.set(xlabel=f"minutes in the training loop of the fastest seed's run{together}",
+           ylabel="test accuracy (mean of the seeds)",
            title=title or "Fashion-MNIST: accuracy against minutes")
     ax.margins(x=0.1)  # room for the last point's label
     ax.grid(True, alpha=0.3)
@@ -129,6 +167,9 @@ def build_parser():
     p.add_argument("runs", nargs="+", metavar="DIR", help="finished run folders (train --out DIR)")
     p.add_argument("--png", metavar="PATH", help="also draw accuracy against minutes into PATH")
     p.add_argument("--title", help="the plot's title (say the CPU)")
+    p.add_argument("--ensembles", type=number(int, "--ensembles", 2), nargs="+", metavar="K",
+                   help="also score K seeds of each recipe together (their mean class probabilities), for "
+                        "each K given: minutes K times the fastest seed's, accuracy over every choice of K seeds")
     return p
 
 
@@ -137,7 +178,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.png and not re.search(r"\.png$", args.png, re.IGNORECASE):
         raise UserError(f"--png {args.png}: the plot is a PNG file, name it *.png")
-    rows = points([read_metrics(d) for d in args.runs])
+    runs = [read_metrics(d) for d in args.runs]
+    rows = points(runs)
+    if args.ensembles:
+        from .evaluate import run_probabilities
+
+        scored = functools.lru_cache(maxsize=None)(run_probabilities)  # each net is scored once for all K
+        for k in sorted(set(args.ensembles)):
+            rows = sorted(rows + ensemble_points(runs, k, scored), key=lambda p: p["minutes"])
     print(table(rows))
     if args.png:
         plot(rows, args.png, args.title)

@@ -4,6 +4,7 @@ import pytest
 import mxnet as mx
 
 from gluon_resnet import evaluate, train
+from gluon_resnet.errors import UserError
 from gluon_resnet.onnx_export import load_exported
 from gluon_resnet.run import load_model
 from gluon_resnet.data import ArrayLoader, balanced_subset, load_fashion_mnist, resize_images
@@ -78,3 +79,40 @@ def test_shifted_copies_are_scored_when_asked_and_as_the_run_did_otherwise(run_d
     total = sum(net(mx.np.array(v.copy())).asnumpy() for v in views)
     assert result["tta_shifts"] == 1
     assert result["test_acc"] == pytest.approx((total.argmax(axis=1) == labels).mean())
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval") / "seed1"
+    assert train.main(["--subset", "200", "--batch-size", "40", "--resize", "16", "--epochs", "1",
+                       "--seed", "1", "--tta", "--quiet", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_ensemble_of_two_runs_averages_their_probabilities(run_dir, second_run, capsys):
+    assert evaluate.main([str(run_dir), str(second_run), "--subset", "100"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{run_dir}: epoch 1, test acc ")
+    assert out[2].startswith(f"{second_run}: epoch 1, test acc ") and "mirror images" in out[2]
+    assert out[4].startswith("ensemble of 2 runs") and len(out) == 15  # + its ten classes
+    printed = float(out[4].split("test acc ")[1].split()[0])
+    data = load_fashion_mnist()
+    images, labels = balanced_subset(data.test_images, data.test_labels, 100)
+    X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))
+    first = load_model(run_dir)(mx.np.array(X))
+    mirrored = [load_model(second_run)(mx.np.array(v.copy())) for v in (X, X[..., ::-1])]
+    mean = (mx.npx.softmax(first) + mx.npx.softmax((mirrored[0] + mirrored[1]) / 2)).asnumpy() / 2
+    assert printed == pytest.approx((mean.argmax(axis=1) == labels).mean(), abs=5e-5)
+
+
+def test_ensemble_labels_need_the_same_test_images():
+    with pytest.raises(UserError, match="different test sets"):
+        evaluate.ensemble_labels([np.ones((4, 10)), np.ones((5, 10))])
+
+
+def test_a_bad_folder_among_several_stops_before_any_figure(run_dir, tmp_path, capsys):
+    (run_dir / "confusion.png").unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(run_dir), str(tmp_path / "missing")])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    assert not (run_dir / "confusion.png").exists()

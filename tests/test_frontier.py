@@ -2,10 +2,12 @@
 import dataclasses
 
 import mxnet as mx
+import numpy as np
 import pytest
 from helpers import epoch_rows, save_run
 
-from gluon_resnet import frontier, get_model
+from gluon_resnet import evaluate, frontier, get_model
+from gluon_resnet.errors import UserError
 from gluon_resnet.settings import PRESETS
 
 ENV = {"cpu": {"model": "AMD EPYC", "generation": "Zen 4", "family": "25", "model_number": "17", "cores": 2,
@@ -64,3 +66,29 @@ def test_unfinished_runs_repeated_seeds_and_other_folders_are_refused(tmp_path, 
     assert "is not a run folder" in refused(tmp_path)
     assert "name it *.png" in refused(done, "--png", tmp_path / "plot.svg")
     assert not (tmp_path / "plot.svg").exists()
+
+
+def test_ensemble_points_average_every_choice_of_k_seeds(tmp_path):
+    fast = PRESETS["fast"].but(epochs=2)
+    runs = [frontier.read_metrics(write_run(tmp_path / f"s{seed}", fast.but(seed=seed), [0.5, 0.9], 60 + seed))
+            for seed in range(3)]
+    labels = np.array([0, 1])
+    probs = {"s0": [[0.9, 0.1], [0.6, 0.4]],     # alone: first image right, second wrong
+             "s1": [[0.4, 0.6], [0.1, 0.9]],     # alone: first wrong, second right
+             "s2": [[0.05, 0.95], [0.95, 0.05]]}  # both wrong, and sure of it
+    point, = frontier.ensemble_points(runs, 2, lambda d: (labels, np.array(probs[d.rsplit("/", 1)[-1]])))
+    # s0+s1 get both images right, which neither does alone; s0+s2 and s1+s2 get neither
+    assert point["seeds"] == ["0+1", "0+2", "1+2"] and point["minutes"] == pytest.approx(2 * 2.0)  # twice s0, the fastest: 2 epochs of 60 s
+    assert (point["mean"], point["low"], point["high"]) == pytest.approx((1 / 3, 0.0, 1.0))
+    with pytest.raises(UserError, match="no recipe among these runs has 4 seeds"):
+        frontier.ensemble_points(runs, 4, lambda d: (labels, np.array(probs[d.rsplit("/", 1)[-1]])))
+
+
+def test_ensembles_flag_scores_the_saved_nets_as_evaluate_does(tmp_path, capsys):
+    fast = PRESETS["fast"].but(epochs=1, tta=False)
+    dirs = [write_run(tmp_path / f"s{seed}", fast.but(seed=seed), [0.8], 30) for seed in (0, 1)]
+    assert frontier.main([*map(str, dirs), "--ensembles", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and "(2 seeds averaged) | 1 | 0+1 | 1.0 |" in rows[1]
+    together = evaluate.evaluate_ensemble(dirs)["test_acc"]
+    assert f"**{together:.4f}**" in rows[1]

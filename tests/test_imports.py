@@ -18,8 +18,8 @@ LAYERS = [
     {"__init__"},
     {"shapes", "loop", "settings", "onnx_export"},
     {"run", "explain"},
-    {"evaluate", "predict", "pretrained", "launch", "frontier"},
-    {"train", "bench", "notebook", "analysis", "diagrams"},
+    {"evaluate", "predict", "pretrained", "launch"},
+    {"train", "bench", "notebook", "analysis", "diagrams", "frontier"},
 ]
 
 

@@ -89,7 +89,7 @@ def points(runs):
         result.append({"recipe": recipe_label(config), "family": family_label(config),
                        "epochs": config["epochs"], "seeds": sorted(seeds), "minutes": fastest["minutes"],
                        "cpu": fastest["cpu"], "load": fastest["load"], "mean": sum(accs) / len(accs),
-                       "low": min(accs), "high": max(accs)})
+                       "low": min(accs), "high": max(accs), "runs": group})
     return sorted(result, key=lambda p: (p["minutes"], p["recipe"]))
 
 
@@ -105,10 +105,9 @@ def ensemble_points(runs, k, probabilities=None):
     probabilities = probabilities or run_probabilities
     result = []
     for point in points(runs):
-        group = [r for r in runs if recipe_label(r["config"]) == point["recipe"]]
-        if len(group) < k:
+        if len(point["runs"]) < k:
             continue
-        scored = {r["seed"]: probabilities(r["dir"]) for r in group}
+        scored = {r["seed"]: probabilities(r["dir"]) for r in point["runs"]}
         accs, combos = [], []
         for seeds in itertools.combinations(sorted(scored), k):
             labels = scored[seeds[0]][0]

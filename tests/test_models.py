@@ -160,6 +160,18 @@ def test_fmnist_resnet8_wide_is_the_same_walk_half_again_as_wide():
     assert 2 < macs[1] / macs[0] < 2.5  # 1.5x the width: about 1.5**2 the work
 
 
+def test_fmnist_resnet9_is_resnet8_with_a_full_resolution_convolution_before_its_stride_2_stem():
+    base, fine = get_model("fmnist_resnet8"), get_model("fmnist_resnet9")
+    rows = shapes.layer_table(fine, (1, 1, 28, 28), depth=2)
+    stem = [r["output_shape"] for r in rows if r["name"].startswith("stem.") and r["kind"] == "Conv2D"]
+    assert stem == [(1, 16, 28, 28), (1, 32, 14, 14)]
+    walk = [{r["name"]: r["output_shape"] for r in shapes.layer_table(n, (1, 1, 28, 28))} for n in (base, fine)]
+    assert walk[0] == walk[1]  # from the stem's output on, the same walk of shapes
+    assert (shapes.weighted_depth(base), shapes.weighted_depth(fine)) == (8, 9)
+    macs = [shapes.totals(n, shapes.layer_table(n, (1, 1, 28, 28)))[1] for n in (base, fine)]
+    assert 1.05 < macs[1] / macs[0] < 1.2  # the cheap part of the net: under a fifth more work
+
+
 def _relu(x):
     return mx.np.maximum(x, 0)
 

@@ -17,11 +17,18 @@ from gluon_resnet.settings import Settings
 from helpers import ROOT, epoch_rows, save_run
 
 NAME = "fmnist_resnet8"
+SHIPPED = {"fmnist_resnet8": "python -m gluon_resnet.train --preset best",
+           "fmnist_resnet9": "python -m gluon_resnet.train --preset best --model fmnist_resnet9"}
 
 
-def test_shipped_weights_score_their_manifest_accuracy_on_the_real_test_set(fashion):
-    info = pretrained.manifest(NAME)
-    net = get_model(NAME, pretrained=True)
+def test_every_shipped_name_is_tested_here():
+    assert pretrained.shipped() == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_weights_score_their_manifest_accuracy_on_the_real_test_set(fashion, name):
+    info = pretrained.manifest(name)
+    net = get_model(name, pretrained=True)
     net.hybridize()
     X = fashion.test_images[:, None].astype(np.float32) / 255
     plain, mirrored = (np.concatenate([net(mx.np.array(x[i:i + 1000])).asnumpy() for i in range(0, len(x), 1000)])
@@ -32,11 +39,12 @@ def test_shipped_weights_score_their_manifest_accuracy_on_the_real_test_set(fash
         assert abs(accuracy - info[key]) <= 0.001, (key, accuracy)  # within 0.1 points
 
 
-def test_the_manifest_describes_the_file_and_how_it_was_made():
-    info = pretrained.manifest(NAME)
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_manifest_describes_the_file_and_how_it_was_made(name):
+    info = pretrained.manifest(name)
     data = (pretrained.WEIGHTS / info["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["bytes"] < 2_000_000
-    assert info["train_command"] == "python -m gluon_resnet.train --preset best"
+    assert info["model"] == name and info["train_command"] == SHIPPED[name]
     assert info["command"].startswith("python -m gluon_resnet.pretrained --from-run ")
     assert not info["command"].split()[-1].startswith("/")  # no one machine's folders
     assert info["cpu"] and info["trained_utc"] and info["test_accuracy"] > 0.9
@@ -50,7 +58,7 @@ def test_the_package_data_ships_the_weights():
 
 
 def test_names_without_weights_and_other_shapes_are_refused():
-    with pytest.raises(UserError, match=f"no shipped weights for 'resnet50' \\(weights ship for: {NAME}\\)"):
+    with pytest.raises(UserError, match="no shipped weights for 'resnet50' \\(weights ship for: fmnist_resnet8, fmnist_resnet9\\)"):
         get_model("resnet50", pretrained=True)
     with pytest.raises(UserError, match="unknown model 'resnet9'"):
         get_model("resnet9", pretrained=True)

@@ -43,10 +43,13 @@ def test_seeds_of_one_recipe_make_one_point_timed_by_the_fastest_seed(tmp_path, 
 
 
 def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
-    best, fast = PRESETS["best"], PRESETS["fast"]
+    best, fast, long = PRESETS["best"], PRESETS["fast"], PRESETS["long"]
     assert frontier.recipe_label(dataclasses.asdict(best)) == "--preset best"
-    for settings in (best, fast, fast.but(epochs=3)):
+    assert frontier.recipe_label(dataclasses.asdict(fast.but(epochs=21))) == "--preset fast --epochs 21"
+    for settings in (fast, fast.but(epochs=3), fast.but(epochs=21)):
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
+    for settings in (best, long, best.but(epochs=3)):  # best is fast's recipe on another net: its own family
+        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N"
     assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 
 

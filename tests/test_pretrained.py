@@ -12,13 +12,13 @@ import mxnet as mx
 from gluon_resnet import pretrained
 from gluon_resnet.errors import UserError
 from gluon_resnet.models import get_model
-from gluon_resnet.settings import Settings
+from gluon_resnet.settings import Settings, parse_args
 
 from helpers import ROOT, epoch_rows, save_run
 
 NAME = "fmnist_resnet8"
-SHIPPED = {"fmnist_resnet8": "python -m gluon_resnet.train --preset best",
-           "fmnist_resnet9": "python -m gluon_resnet.train --preset best --model fmnist_resnet9"}
+SHIPPED = {"fmnist_resnet8": "python -m gluon_resnet.train --preset fast --epochs 21",
+           "fmnist_resnet9": "python -m gluon_resnet.train --preset best"}
 
 
 def test_every_shipped_name_is_tested_here():
@@ -48,6 +48,15 @@ def test_the_manifest_describes_the_file_and_how_it_was_made(name):
     assert info["command"].startswith("python -m gluon_resnet.pretrained --from-run ")
     assert not info["command"].split()[-1].startswith("/")  # no one machine's folders
     assert info["cpu"] and info["trained_utc"] and info["test_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_manifest_command_still_trains_that_net_for_those_epochs(name):
+    """Presets move (best was fmnist_resnet8 once): a manifest's command must still say what made it."""
+    info = pretrained.manifest(name)
+    prog, _, flags = info["train_command"].partition("python -m gluon_resnet.train")
+    settings, _ = parse_args(flags.split())
+    assert (prog, settings.model, settings.epochs) == ("", name, info["epochs"])
 
 
 def test_the_package_data_ships_the_weights():

@@ -8,9 +8,9 @@ stretched to 0..255; the object's bounding box scaled so its longest edge is 28 
 aspect, and centred on a 28x28 black square.
 
     from gluon_resnet import get_model, predict
-    net = get_model("fmnist_resnet8", pretrained=True)
+    net = get_model("fmnist_resnet9", pretrained=True)   # the weights predict uses by default
     predict.classify(net, ["docs/examples/t-shirt.png"])[0]["top"]
-    # [('t-shirt', 0.965), ('shirt', 0.0074), ('pullover', 0.0052)]
+    # [('t-shirt', 0.9696), ('shirt', 0.0085), ('sneaker', 0.004)]
 """
 import sys
 from pathlib import Path
@@ -22,6 +22,7 @@ from .cli import friendly
 from .errors import UserError
 
 SIZE = 28
+DEFAULT_MODEL = "fmnist_resnet9"  # the shipped weights used when neither --run nor --model is given
 WORK_SIZE = 512  # larger pictures are shrunk to this first: 28 pixels need no more
 TRIM = 0.05 * 255  # a pixel belongs to the object if it differs this much from the background
 
@@ -178,14 +179,14 @@ def plot_probabilities(images, probs, titles, scale=1.0):
 
 
 def load_net(run=None, model=None):
-    """``(net, resize)``: a run folder's trained net, or shipped weights (default: fmnist_resnet8)."""
+    """``(net, resize)``: a run folder's trained net, or shipped weights (default: ``DEFAULT_MODEL``)."""
     from .models import get_model
     from .run import read_run
 
     if run:
         record = read_run(run)
         return record.load_net(), record.settings.resize
-    net = get_model(model or "fmnist_resnet8", pretrained=True)
+    net = get_model(model or DEFAULT_MODEL, pretrained=True)
     net.hybridize()
     return net, None
 
@@ -200,7 +201,8 @@ def build_parser():
     p.add_argument("images", nargs="+", metavar="IMAGE", help="picture files, any size and colour")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--run", metavar="DIR", help="use the trained net of a run folder (train --out DIR)")
-    which.add_argument("--model", metavar="NAME", help="use NAME's shipped weights (default: fmnist_resnet8)")
+    which.add_argument("--model", metavar="NAME", help=f"use NAME's shipped weights (default: {DEFAULT_MODEL}, "
+                                                       "trained by --preset best)")
     p.add_argument("--show", metavar="FILE.png", help="also draw each prepared input beside its probabilities")
     return p
 

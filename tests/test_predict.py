@@ -9,6 +9,8 @@ from gluon_resnet import predict, train
 from gluon_resnet.errors import UserError
 from gluon_resnet.models import get_model
 
+from helpers import ROOT
+
 
 def trousers(size=(400, 300), background="white", ink="navy", box=(150, 40, 250, 260), noise=4):
     """A photo-like picture: two trouser legs on a slightly noisy background."""
@@ -27,9 +29,21 @@ def trousers(size=(400, 300), background="white", ink="navy", box=(150, 40, 250,
 
 @pytest.fixture(scope="module")
 def shipped():
-    net = get_model("fmnist_resnet8", pretrained=True)
+    net = get_model(predict.DEFAULT_MODEL, pretrained=True)
     net.hybridize()
     return net
+
+
+def test_the_default_weights_name_every_example_picture_right(shipped, capsys):
+    """README and docs/use.md say the default weights get all four drawings of docs/examples right;
+    the command line gives the same answers as the default net itself."""
+    drawn = {"bag.gif": "bag", "sneaker.jpg": "sneaker", "t-shirt.png": "t-shirt", "trousers.bmp": "trouser"}
+    assert sorted(p.name for p in (ROOT / "docs" / "examples").iterdir()) == sorted(drawn)
+    paths = [ROOT / "docs" / "examples" / name for name in drawn]
+    assert [r["top"][0][0] for r in predict.classify(shipped, paths)] == list(drawn.values())
+    assert predict.main([str(p) for p in paths]) == 0
+    assert [line.split(": ", 1)[1].split(" ")[0] for line in capsys.readouterr().out.splitlines()] == list(
+        drawn.values())
 
 
 def test_a_light_background_photo_becomes_a_fashion_mnist_image():

@@ -38,8 +38,8 @@ class Settings:
         None, "a named recipe: lesson = the book's settings (resize 96, 10 epochs); quick = the README demo "
         "(one one-cycle epoch at 28x28, about 6 minutes on 2 cores); fast = the tuned recipe: fmnist_resnet8, "
         "9 one-cycle epochs, flips, --tta (about 93%% in 4 minutes on 2 Zen 4 cores, 5 on Zen 3); best = fast's "
-        "recipe on fmnist_resnet9 for 21 epochs, the 10-minute point on 2 Zen 4 cores (94.1%% over 3 seeds in "
-        "under 10 minutes); long = best for 43 epochs, the 20-minute point (see docs/frontier.md). Flags "
+        "recipe on fmnist_resnet9 for 21 epochs, 94.25%% over 3 seeds, 9.6 minutes on 2 Zen 4 cores, 5.8 on "
+        "Zen 5; long = best for 43 epochs (see docs/frontier.md). Flags "
         "override it.",
         recipe=False, choices=lambda: sorted(PRESETS))
     model: str = option("resnet18_d2l", f"network from the registry: {', '.join(list_models())} "

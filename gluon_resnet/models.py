@@ -170,6 +170,9 @@ def _family():
     # points of test accuracy over 3 seeds at 21 epochs (+0.25 over 4; docs/frontier.md, The levers).
     # (Not Page's CIFAR-10 "ResNet-9", which is far wider.)
     arch["fmnist_resnet9"] = dict(block=BasicBlock, layer_dims=(1, 1, 1), stem="fine")
+    # fmnist_resnet9 with two blocks per stage: 15 weighted layers, 2.2x the parameters and about half
+    # the training throughput (docs/frontier.md, The levers: a deeper net for the same minutes).
+    arch["fmnist_resnet15"] = dict(block=BasicBlock, layer_dims=(2, 2, 2), stem="fine")
     return arch
 
 

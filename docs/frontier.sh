@@ -7,7 +7,8 @@
 # run side by side with one thread each (their minutes are not used). The first run's seconds per epoch
 # set the other budgets' epochs. Budgets 2.5 times as long suit an AVX2-only CPU: BUDGETS="8 15 25 50".
 # MODEL=fmnist_resnet9 trains the same recipe on another registry net (folders fast-MODEL-eN-sS);
-# EPOCHS="6 13 21 43" gives the epochs of each budget instead of measuring them.
+# EPOCHS="6 13 21 43" gives the epochs of each budget instead of measuring them. FLAGS="--erase 0.25"
+# adds train flags to every run, NAME=erase names their folders (NAME-eN-sS; default fast or fast-MODEL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/frontier}
@@ -15,12 +16,13 @@ BUDGETS=${BUDGETS:-3 6 10 20}
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-}
 read -r -a fixed <<< "${EPOCHS:-}"
-name="fast${MODEL:+-$MODEL}"
+read -r -a flags <<< "${FLAGS:-}"
+name=${NAME:-fast${MODEL:+-$MODEL}}
 train() {  # train EPOCHS SEED [env...]: one run, skipped when its folder already holds a finished run
   local dir="$OUT/$name-e$1-s$2"
   if grep -qs '"finished": true' "$dir/metrics.json"; then echo "$dir: done already"; return; fi
   rm -rf "$dir"
-  env "${@:3}" "$PY" -m gluon_resnet.train --preset fast ${MODEL:+--model "$MODEL"} --epochs "$1" --seed "$2" --out "$dir" --quiet > "$dir.log" 2>&1
+  env "${@:3}" "$PY" -m gluon_resnet.train --preset fast ${MODEL:+--model "$MODEL"} --epochs "$1" ${flags[@]+"${flags[@]}"} --seed "$2" --out "$dir" --quiet > "$dir.log" 2>&1
   tail -n 1 "$dir.log"
 }
 per_epoch=""
@@ -45,4 +47,4 @@ for minutes in $BUDGETS; do
   train "$epochs" 2 OMP_NUM_THREADS=1 & two=$!
   wait "$one" && wait "$two"
 done
-"$PY" -m gluon_resnet.frontier "$OUT"/"$name"-e*-s*/ --ensembles 2 3 --png "$OUT/frontier${MODEL:+-$MODEL}.png"
+"$PY" -m gluon_resnet.frontier "$OUT"/"$name"-e*-s*/ --ensembles 2 3 --png "$OUT/frontier-$name.png"

@@ -166,7 +166,7 @@ PRESETS = {
 }
 # fast's recipe on fmnist_resnet9 (a 3x3 conv at full resolution before the stem), trained for the
 # epochs that fit 10 and 20 minutes of 2 Zen 5 cores, with random erasing on a quarter of the images:
-# it lost at 21 epochs and pays at 35, where the plain net has memorised its training set
+# it did not pay at 17-21 epochs and pays at 35, where the plain net has memorised its training set
 # (docs/frontier.md, with the levers that lost: EMA, label smoothing 0, crops, batch 256, wider and
 # deeper nets). The earlier best, fmnist_resnet9 for 21 epochs, is --preset fast --model fmnist_resnet9 --epochs 21.
 PRESETS["best"] = PRESETS["fast"].but(model="fmnist_resnet9", epochs=35, erase=0.25)

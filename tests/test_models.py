@@ -174,11 +174,12 @@ def test_fmnist_resnet9_is_resnet8_with_a_full_resolution_convolution_before_its
 
 def test_fmnist_resnet15_is_resnet9_with_two_blocks_a_stage():
     nine, fifteen = get_model("fmnist_resnet9"), get_model("fmnist_resnet15")
-    walk = [{r["name"]: r["output_shape"] for r in shapes.layer_table(n, (1, 1, 28, 28))} for n in (nine, fifteen)]
+    tables = [shapes.layer_table(n, (1, 1, 28, 28)) for n in (nine, fifteen)]
+    walk = [{r["name"]: r["output_shape"] for r in table} for table in tables]
     assert walk[0] == walk[1]  # the same stem and the same sizes and widths at each stage's end
     assert [len(getattr(n, s)) for n in (nine, fifteen) for s in ("stage1", "stage2", "stage3")] == [1] * 3 + [2] * 3
     assert (shapes.weighted_depth(nine), shapes.weighted_depth(fifteen)) == (9, 15)
-    macs = [shapes.totals(n, shapes.layer_table(n, (1, 1, 28, 28)))[1] for n in (nine, fifteen)]
+    macs = [shapes.totals(n, table)[1] for n, table in zip((nine, fifteen), tables)]
     assert 1.8 < macs[1] / macs[0] < 2.3  # a second block per stage: about twice the work per image
 
 

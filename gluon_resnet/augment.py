@@ -1,11 +1,12 @@
 """Augmentation done on whole batches with numpy indexing: random crop with padding, horizontal flip,
-random erasing.
+random erasing, and the two that mix pairs of images and their labels, CutMix and mixup.
 
 Each call takes a uint8 batch, (B, H, W) or (B, C, H, W), and a ``numpy.random.Generator``; nothing
 loops over samples in Python, so augmenting costs about as much as copying the batch. The same
 functions serve Fashion-MNIST and CIFAR-10 (``Augment(pad=4, flip=True)`` is the classic CIFAR
 recipe). Gluon's ``transforms.RandomResizedCrop``/``RandomFlipLeftRight`` work on one image at a
-time, which is why these whole-batch versions exist.
+time, which is why these whole-batch versions exist. ``Mix`` (CutMix, mixup) also returns the
+targets, one row of class shares per image, since a mixed image has two labels.
 """
 import numpy as np
 
@@ -90,3 +91,86 @@ class Augment:
 
     def __repr__(self):
         return f"Augment(pad={self.pad}, flip={self.flip}, erase={self.erase})"
+
+
+
+def one_hot(labels, num_classes):
+    """Rows of class shares: 1 at each label, 0 elsewhere (float32)."""
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def _mixed_targets(labels, partner, keep, num_classes):
+    """Each image's label with share ``keep``, its partner's with the rest."""
+    keep = keep.astype(np.float32)[:, None]
+    return keep * one_hot(labels, num_classes) + (1 - keep) * one_hot(labels[partner], num_classes)
+
+
+def cutmix(images, labels, rng, p=1.0, num_classes=10):
+    """Paste a random rectangle of another image of the batch into a share ``p`` of the images.
+
+    CutMix (Yun et al., 2019): the rectangle has the image's proportions and covers a share of it
+    drawn uniformly from [0, 1], around a centre anywhere in the image (what falls outside is cut
+    off, so the share can end smaller). The target gives each of the two labels its share of the
+    pixels. The partner of each image is another image of the same batch (a random permutation).
+    Returns (images, targets), targets float32 (B, ``num_classes``).
+
+    >>> images = np.stack([np.zeros((8, 8), np.uint8), np.full((8, 8), 255, np.uint8)])
+    >>> out, targets = cutmix(images, np.array([0, 1]), np.random.default_rng(1), num_classes=2)
+    >>> bool(((out[:, None] == images[None]).all(axis=1) | (out == 0) | (out == 255)).all())
+    True
+    >>> np.allclose(targets[:, 1], (out == 255).mean(axis=(1, 2)))  # label shares = pixel shares
+    True
+    """
+    n, (h, w) = len(images), images.shape[-2:]
+    partner = rng.permutation(n)
+    side = np.sqrt(rng.random(n))  # of the rectangle, as a share of the image's sides
+    cy, cx = rng.random(n) * h, rng.random(n) * w
+    top, bottom = (np.clip(np.round(cy + d * side * h / 2), 0, h).astype(int) for d in (-1, 1))
+    left, right = (np.clip(np.round(cx + d * side * w / 2), 0, w).astype(int) for d in (-1, 1))
+    bottom = np.where(rng.random(n) < p, bottom, top)  # the others get an empty rectangle
+    rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < bottom[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < right[:, None, None]))
+    keep = 1 - inside.mean(axis=(1, 2))
+    if images.ndim == 4:
+        inside = inside[:, None]
+    return np.where(inside, images[partner], images), _mixed_targets(labels, partner, keep, num_classes)
+
+
+def mixup(images, labels, rng, p=1.0, num_classes=10):
+    """Blend a share ``p`` of the images with another image of the batch, pixel by pixel.
+
+    mixup (Zhang et al., 2018): image and target are ``lam`` of one example plus ``1 - lam`` of
+    its partner, with ``lam`` drawn from Beta(1, 1), i.e. uniformly (the paper's CIFAR setting);
+    the images stay uint8, rounded to the nearest level. Returns (images, targets) as ``cutmix``.
+
+    >>> images = np.stack([np.zeros((2, 2), np.uint8), np.full((2, 2), 200, np.uint8)])
+    >>> out, targets = mixup(images, np.array([0, 1]), np.random.default_rng(0), num_classes=2)
+    >>> np.allclose(out.mean(axis=(1, 2)), 200 * targets[:, 1], atol=0.5)
+    True
+    """
+    n = len(images)
+    partner = rng.permutation(n)
+    keep = np.where(rng.random(n) < p, rng.random(n), 1.0)
+    shape = (n,) + (1,) * (images.ndim - 1)
+    blend = keep.reshape(shape) * images + (1 - keep.reshape(shape)) * images[partner]
+    return np.round(blend).astype(images.dtype), _mixed_targets(labels, partner, keep, num_classes)
+
+
+class Mix:
+    """CutMix (``kind="cutmix"``) or mixup (``"mixup"``) on a share ``p`` of each batch: an
+    ``ArrayLoader``'s ``mix``, called after ``Augment`` with the labels, returning the images and
+    one row of class shares per image as the targets the loss reads (``loop.cross_entropy``)."""
+
+    KINDS = {"cutmix": cutmix, "mixup": mixup}
+
+    def __init__(self, kind, p, num_classes=10):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown mix {kind!r}: choose {' or '.join(self.KINDS)}")
+        self.kind, self.p, self.num_classes = kind, p, num_classes
+
+    def __call__(self, images, labels, rng):
+        return self.KINDS[self.kind](images, labels, rng, self.p, self.num_classes)
+
+    def __repr__(self):
+        return f"Mix({self.kind!r}, p={self.p})"

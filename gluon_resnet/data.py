@@ -326,7 +326,9 @@ class ArrayLoader:
 
     The epoch's order (and its augmentation) comes from ``(seed, epoch)`` alone, so a resumed run
     sees the same batches. ``augment`` is a callable ``(uint8 batch, numpy Generator) -> batch``,
-    e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch.
+    e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch. ``mix``
+    (``gluon_resnet.augment.Mix``: CutMix or mixup) then mixes pairs of images, and y becomes
+    float32 (B, classes), each row the shares of the labels of the image's mixed pixels.
 
     Ours rather than ``gluon.data.DataLoader``: that one transforms and stacks one sample at a
     time in Python (``python -m gluon_resnet.bench`` measures the difference), and its order does not
@@ -334,12 +336,12 @@ class ArrayLoader:
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
-                 augment=None):
+                 augment=None, mix=None):
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.augment = augment
+        self.augment, self.mix = augment, mix
         self.epoch = 0
 
     def __len__(self):
@@ -362,18 +364,21 @@ class ArrayLoader:
         self.epoch = epoch
 
     def numpy_batch(self, take, rng=None):
-        """One batch as numpy arrays: float32 images (B, C, H, W) in [0, 1] and int32 labels."""
-        images = self.images[take]
+        """One batch as numpy arrays: float32 images (B, C, H, W) in [0, 1] and int32 labels (with
+        ``mix``: float32 label shares, (B, classes))."""
+        images, labels = self.images[take], self.labels[take]
         if self.augment and rng is not None:
             images = self.augment(images, rng)
+        if self.mix and rng is not None:
+            images, labels = self.mix(images, labels, rng)
         images = images[:, None] if images.ndim == 3 else images
-        return to_unit_floats(images), self.labels[take]
+        return to_unit_floats(images), labels
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch, 1]) if self.augment else None
+        rng = np.random.default_rng([self.seed, self.epoch, 1]) if (self.augment or self.mix) else None
         for take in self.batch_indices(self.epoch):
             X, y = self.numpy_batch(np.sort(take), rng)
-            yield mx.np.array(X), mx.np.array(y, dtype=np.int32)
+            yield mx.np.array(X), mx.np.array(y, dtype=y.dtype)
         self.epoch += 1
 
 
@@ -395,21 +400,21 @@ def balanced_split(data, n):
                       *balanced_subset(data.test_images, data.test_labels, n))
 
 
-def loaders(data, batch_size, seed=0, augment=None):
-    """Train (shuffled by ``seed``, ``augment``-ed) and test ``ArrayLoader``s of a data set's arrays."""
+def loaders(data, batch_size, seed=0, augment=None, mix=None):
+    """Train (shuffled by ``seed``, ``augment``-ed and ``mix``-ed) and test ``ArrayLoader``s of a data set's arrays."""
     return (ArrayLoader(data.train_images, data.train_labels, batch_size, shuffle=True, seed=seed,
-                        augment=augment),
+                        augment=augment, mix=mix),
             ArrayLoader(data.test_images, data.test_labels, batch_size))
 
 
 def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None,
-                            augment=None):
+                            augment=None, mix=None):
     """Train and test batch iterables, as d2l's function of the same name returns.
 
     ``subset=N`` keeps N class-balanced training images and N test images, for quick runs;
-    ``augment`` (see ``ArrayLoader``) applies to the training batches only.
+    ``augment`` and ``mix`` (see ``ArrayLoader``) apply to the training batches only.
     """
     data = balanced_split(load_fashion_mnist(data_dir), subset)
     data = data._replace(train_images=resize_images(data.train_images, resize),
                          test_images=resize_images(data.test_images, resize))
-    return loaders(data, batch_size, seed, augment)
+    return loaders(data, batch_size, seed, augment, mix)

@@ -112,12 +112,19 @@ def make_trainer(net, optimizer="sgd", lr=0.05, momentum=0.0, wd=0.0, cluster=No
 def cross_entropy(y_hat, y, label_smoothing=0.0):
     """Per-example softmax cross-entropy; with smoothing ``e`` the target puts ``e`` evenly on all classes.
 
-    Ours because ``gluon.loss.SoftmaxCrossEntropyLoss`` has no label smoothing."""
+    ``y`` holds class indices (B,) or, for mixed images (CutMix, mixup), each image's class shares
+    (B, classes). Ours because ``gluon.loss.SoftmaxCrossEntropyLoss`` has no label smoothing."""
     logp = npx.log_softmax(y_hat)
-    nll = -npx.pick(logp, y)
+    nll = -(logp * y).sum(axis=1) if y.ndim == 2 else -npx.pick(logp, y)
     if not label_smoothing:
         return nll
     return (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=1)
+
+
+def hard_labels(y):
+    """Class indices (int32): ``y`` itself, or for rows of class shares (mixed images) the class
+    with the largest share, which training accuracy counts as the right answer."""
+    return y.argmax(axis=1).astype("int32") if y.ndim == 2 else y.astype("int32")
 
 
 def as_ctx_list(ctx):
@@ -205,7 +212,7 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, prog
         # so reading them below never waits for the update. (Reading them after trainer.step made
         # MXNet's engine drain every step: about 20% slower on 2 CPU cores.)
         loss_sums = [loss.sum() for loss in losses]
-        hits = [(o.argmax(axis=1).astype(t.dtype) == t).sum() for o, t in zip(outs, ys)]
+        hits = [(o.argmax(axis=1).astype("int32") == hard_labels(t)).sum() for o, t in zip(outs, ys)]
         autograd.backward(losses)
         batch_loss = sum(float(s) for s in loss_sums)
         guard.check(batch_loss / X.shape[0], epoch, batch)

@@ -66,6 +66,12 @@ class Settings:
     erase: float = option(0.0, "augment: random erasing, fill one random rectangle (2-40%% of the image) of a "
                           "share P of each batch with noise (default: 0 = off)",
                           type=number(float, "--erase", 0, 1), metavar="P")
+    cutmix: float = option(0.0, "augment: CutMix, paste a random rectangle of another training image into a "
+                           "share P of each batch; the target shares the two labels by area (default: 0 = off)",
+                           type=number(float, "--cutmix", 0, 1), metavar="P")
+    mixup: float = option(0.0, "augment: mixup, blend a share P of each batch with other training images, "
+                          "pixels and labels in the same random proportion; an alternative to --cutmix "
+                          "(default: 0 = off)", type=number(float, "--mixup", 0, 1), metavar="P")
     tta_shifts: int = option(0, "test-time augmentation: also score copies moved S pixels down-right and "
                              "up-left (mirrored too with --tta), in the last epoch only (default: 0 = off)",
                              type=number(int, "--tta-shifts", 0, 4), metavar="S")
@@ -200,7 +206,10 @@ def parse_args(argv=None):
     given = {k for k in RECIPE if args[k] is not None}
     base = PRESETS[args["preset"]] if args["preset"] else Settings()
     place = {k: v for k, v in args.items() if k not in RECIPE}
-    return base.but(**{k: args[k] for k in given}, **place), given
+    settings = base.but(**{k: args[k] for k in given}, **place)
+    if settings.cutmix and settings.mixup:
+        raise UserError("--cutmix and --mixup are alternatives: give one of them")
+    return settings, given
 
 
 # ---------------------------------------------------------------------------- the network

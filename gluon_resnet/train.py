@@ -7,7 +7,7 @@ import sys
 import gluon_resnet  # noqa: F401  (sets the thread count before mxnet loads)
 
 from . import distributed, run
-from .augment import Augment
+from .augment import Augment, Mix
 from .cli import friendly
 from .data import load_data_fashion_mnist
 from .errors import UserError
@@ -30,8 +30,15 @@ def load_data(settings, cluster):
     """This worker's training batches and the test batches, as ``settings`` ask."""
     train_iter, test_iter = load_data_fashion_mnist(
         settings.batch_size, settings.resize, settings.data_dir, seed=settings.seed, subset=settings.subset,
-        augment=Augment(settings.crop_pad, settings.flip, settings.erase) or None)
+        augment=Augment(settings.crop_pad, settings.flip, settings.erase) or None, mix=mix(settings))
     return distributed.shard(train_iter, cluster), test_iter
+
+
+def mix(settings):
+    """The run's CutMix or mixup (``augment.Mix``), or None."""
+    if settings.cutmix:
+        return Mix("cutmix", settings.cutmix)
+    return Mix("mixup", settings.mixup) if settings.mixup else None
 
 
 @friendly

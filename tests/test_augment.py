@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gluon_resnet.augment import Augment, random_crop, random_erase, random_flip
+from gluon_resnet.augment import Augment, Mix, cutmix, mixup, random_crop, random_erase, random_flip
 from gluon_resnet.data import ArrayLoader
 
 
@@ -102,3 +102,81 @@ def test_augment_erases_after_crop_and_flip_and_only_when_asked():
     rng = np.random.default_rng(0)
     assert (Augment(pad=0, flip=True)(images, rng) == 9).all()
     assert (Augment(erase=1.0)(images, rng) != 9).any(axis=(1, 2)).all()
+
+
+def _labelled_constants(n, shape=(28, 28)):
+    """``n`` images, image i filled with the value 10 * (i + 1), labelled i % 10."""
+    values = 10 * (np.arange(n) + 1)
+    images = (values.reshape(-1, *(1,) * len(shape)) * np.ones(shape)).astype(np.uint8)
+    return images, np.arange(n) % 10, values
+
+
+def test_cutmix_pastes_one_rectangle_of_one_partner_and_shares_the_labels_by_area():
+    images, labels, values = _labelled_constants(20)
+    out, targets = cutmix(images, labels, np.random.default_rng(4), p=1.0)
+    assert out.shape == images.shape and out.dtype == np.uint8 and targets.shape == (20, 10)
+    np.testing.assert_allclose(targets.sum(axis=1), 1, rtol=1e-6)
+    pasted_some = 0
+    for i, (before, after) in enumerate(zip(images, out)):
+        box = _changed_box(before, after)
+        if box is None:  # the partner was the image itself, or the rectangle fell outside
+            assert targets[i, labels[i]] == pytest.approx(1)
+            continue
+        top, bottom, left, right = box
+        inside = after[top:bottom, left:right]
+        assert len(np.unique(inside)) == 1 and inside[0, 0] in values  # one rectangle from one image
+        partner = int(np.flatnonzero(values == inside[0, 0])[0])
+        share = (bottom - top) * (right - left) / after.size
+        expected = np.zeros(10)
+        expected[labels[i]] += 1 - share
+        expected[labels[partner]] += share
+        np.testing.assert_allclose(targets[i], expected, atol=1e-6)
+        pasted_some += 1
+    assert pasted_some >= 15
+
+
+def test_cutmix_and_mixup_mix_only_the_requested_share_and_repeat_with_their_seed():
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (2000, 6, 6), dtype=np.uint8), rng.integers(0, 10, 2000)
+    for mix in (cutmix, mixup):
+        out, targets = mix(images, labels, np.random.default_rng(5), p=0.3)
+        changed = (out != images).any(axis=(1, 2))
+        assert 0.25 < changed.mean() < 0.33  # a share 0.3 (less rectangles too small to hold a pixel)
+        mixed = targets.max(axis=1) < 1 - 1e-6  # those with a partner of another label
+        assert 0.2 < mixed.mean() < 0.3 and (mixed & ~changed).mean() < 0.01
+        again = mix(images, labels, np.random.default_rng(5), p=0.3)
+        np.testing.assert_array_equal(again[0], out)
+        no_mix, one_hot = mix(images, labels, np.random.default_rng(5), p=0.0)
+        np.testing.assert_array_equal(no_mix, images)
+        np.testing.assert_array_equal(one_hot.argmax(axis=1), labels)
+
+
+def test_mixup_blends_pixels_in_the_proportion_of_the_targets():
+    images, labels, values = _labelled_constants(10, (4, 4))
+    out, targets = mixup(images, labels, np.random.default_rng(6), p=1.0)
+    # each image is a * value_i + (1 - a) * value_partner with a = its own label's share
+    recovered = targets @ values[:10]  # labels 0..9 are the images 0..9 here
+    np.testing.assert_allclose(out[:, 0, 0], recovered, atol=0.5)
+    assert (out == out[:, :1, :1]).all()  # the same blend over the whole image
+
+
+def test_cutmix_on_colour_images_pastes_the_same_rectangle_in_every_channel():
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (30, 3, 16, 16), dtype=np.uint8)
+    out, _ = Mix("cutmix", 1.0)(images, np.arange(30) % 10, rng)
+    changed = out != images
+    assert (changed.any(axis=1) == changed.all(axis=1)).mean() > 0.98  # random pixels rarely match
+    with pytest.raises(ValueError, match="choose cutmix or mixup"):
+        Mix("blend", 0.5)
+
+
+def test_a_mixing_loader_yields_label_shares_after_augmenting_and_the_plain_one_does_not_change(small_real):
+    Xtr, ytr = small_real[:2]
+    mixing = ArrayLoader(Xtr, ytr, 100, shuffle=True, seed=5, augment=Augment(flip=True), mix=Mix("cutmix", 0.5))
+    X, y = next(iter(mixing))
+    assert str(y.dtype) == "float32" and y.shape == (100, 10)
+    np.testing.assert_allclose(y.asnumpy().sum(axis=1), 1, rtol=1e-5)
+    order = np.sort(mixing.order(0)[:100])
+    assert (y.asnumpy().argmax(axis=1) == ytr[order]).mean() > 0.7  # most images keep most of themselves
+    plain = ArrayLoader(Xtr, ytr, 100, shuffle=True, seed=5, augment=Augment(flip=True))
+    assert str(next(iter(plain))[1].dtype) == "int32"

@@ -100,6 +100,18 @@ def test_label_smoothing_moves_the_best_prediction_off_the_one_hot_target():
     assert float(loop.cross_entropy(confident, y, 0.3)[0]) > float(loop.cross_entropy(softer, y, 0.3)[0])
 
 
+def test_label_shares_as_targets_weigh_the_loss_of_each_label():
+    logits = mnp.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]])
+    by_index = [loop.cross_entropy(logits, mnp.array(labels, dtype="int32"), 0.1).asnumpy() for labels in ([0, 1], [2, 2])]
+    one_hot = mnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(loop.cross_entropy(logits, one_hot, 0.1).asnumpy(), by_index[0], rtol=1e-5)
+    shares = mnp.array([[0.7, 0.0, 0.3], [0.0, 0.25, 0.75]])
+    np.testing.assert_allclose(loop.cross_entropy(logits, shares, 0.1).asnumpy(),
+                               [0.7 * by_index[0][0] + 0.3 * by_index[1][0], 0.25 * by_index[0][1] + 0.75 * by_index[1][1]],
+                               rtol=1e-5)
+    assert loop.hard_labels(shares).asnumpy().tolist() == [0, 2]
+
+
 def test_without_smoothing_the_loss_is_minus_the_log_of_the_softmax_of_the_target():
     logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], dtype=np.float32)
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)

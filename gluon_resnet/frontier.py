@@ -47,6 +47,10 @@ def read_metrics(directory):
         raise UserError(f"{directory} has not finished (epoch {done} of {config.get('epochs')}): finish it with "
                         f"python -m gluon_resnet.train --resume {directory}, or leave it out")
     env = metrics.get("environment", {})
+    from .settings import Settings
+
+    # runs saved before a flag existed lack its key: fill in its default, so they group with newer runs
+    config = Settings.from_recipe(config).recipe()
     return {"dir": str(directory), "config": config, "seed": config.get("seed"),
             "test_acc": history[-1]["test_acc"], "train_acc": history[-1]["train_acc"],
             "minutes": sum(row["seconds"] for row in history) / 60,

@@ -42,6 +42,20 @@ def test_seeds_of_one_recipe_make_one_point_timed_by_the_fastest_seed(tmp_path, 
     assert "--seed" not in rows[0] and png.read_bytes().startswith(b"\x89PNG")
 
 
+def test_runs_saved_before_a_flag_existed_group_with_newer_runs_of_their_recipe(tmp_path, capsys):
+    import json
+
+    settings = PRESETS["fast"].but(epochs=2)
+    old, new = write_run(tmp_path / "old", settings.but(seed=0), [0.5, 0.90], 60), \
+        write_run(tmp_path / "new", settings.but(seed=1), [0.5, 0.92], 60)
+    metrics = json.loads((old / "metrics.json").read_text())
+    del metrics["config"]["cutmix"], metrics["config"]["mixup"]  # as train wrote it before --cutmix/--mixup
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    assert frontier.main([str(old), str(new)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 1 and "| 0, 1 |" in rows[0] and "**0.9100**" in rows[0]
+
+
 def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
     best, fast, long = PRESETS["best"], PRESETS["fast"], PRESETS["long"]
     assert frontier.recipe_label(dataclasses.asdict(best)) == "--preset best"

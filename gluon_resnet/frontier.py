@@ -37,7 +37,7 @@ def read_metrics(directory):
     try:
         metrics = json.loads(path.read_text())
         config, history = metrics["config"], metrics["history"]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise UserError(f"{directory} is not a run folder (no metrics.json): pass folders written by "
                         "`python -m gluon_resnet.train --out DIR`") from None
     except (ValueError, KeyError, TypeError) as err:

@@ -81,6 +81,8 @@ def test_unfinished_runs_repeated_seeds_and_other_folders_are_refused(tmp_path, 
     assert "has not finished (epoch 1 of 2)" in refused(half)
     assert "share a seed" in refused(done, again)
     assert "is not a run folder" in refused(tmp_path)
+    (tmp_path / "done.log").write_text("a log beside the run folder, caught by a shell glob\n")
+    assert "done.log is not a run folder" in refused(done, tmp_path / "done.log")
     assert "name it *.png" in refused(done, "--png", tmp_path / "plot.svg")
     assert not (tmp_path / "plot.svg").exists()
 

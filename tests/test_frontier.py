@@ -62,8 +62,9 @@ def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
     assert frontier.recipe_label(dataclasses.asdict(fast.but(epochs=21))) == "--preset fast --epochs 21"
     for settings in (fast, fast.but(epochs=3), fast.but(epochs=21)):
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
-    for settings in (best, long, best.but(epochs=3)):  # best is fast's recipe on another net: its own family
+    for settings in (best, best.but(epochs=3)):  # best is fast's recipe on another net: its own family
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N"
+    assert frontier.family_label(dataclasses.asdict(long)) == "--preset long --epochs N"  # its weight decay differs
     assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 
 

@@ -119,18 +119,24 @@ def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path)
 def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9_longer_with_erasing():
     fast, _ = train_mod.parse_args(["--preset", "fast"])
     assert (fast.model, fast.epochs, fast.erase, fast.ema, fast.tta_shifts, fast.zero_init, fast.wd_bn_bias,
-            fast.crop_pad) == ("fmnist_resnet8", 9, 0.0, 0.0, 0, False, True, 0)
+            fast.crop_pad, fast.wd, fast.cutmix, fast.mixup) == ("fmnist_resnet8", 9, 0.0, 0.0, 0, False, True, 0,
+                                                                 5e-4, 0.0, 0.0)
     best, _ = train_mod.parse_args(["--preset", "best"])
     long, _ = train_mod.parse_args(["--preset", "long"])
+    differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
+    assert differs(best, fast) == {"model", "epochs", "erase", "wd"} and best.wd == 2e-4
+    assert differs(long, fast) == {"model", "epochs", "erase"}  # long keeps the weight decay it was measured with
     for longer in (best, long):
-        assert {k for k in train_mod.RECIPE if getattr(longer, k) != getattr(fast, k)} == {"model", "epochs", "erase"}
         assert (longer.model, longer.erase) == ("fmnist_resnet9", 0.25)
     assert fast.epochs < best.epochs < long.epochs
-    # the older bests (fmnist_resnet8, then fmnist_resnet9, for 21 epochs) are still flags away and are written so
+    # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
+    # weight decay 5e-4) are still flags away and are written so
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
-    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--erase", "0"])
+    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--erase", "0", "--wd", "5e-4"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
+    erasing, _ = train_mod.parse_args(["--preset", "best", "--wd", "5e-4"])
+    assert erasing.recipe() == long.but(epochs=35).recipe()
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.zero_init, levers.wd_bn_bias, given) == (
         0.5, True, False, {"erase", "zero_init", "wd_bn_bias"})

@@ -71,7 +71,8 @@ def make_weights(run, folder=None, data_dir=None):
             "test_accuracy": plain, "test_accuracy_tta": tta, "test_images": count,
             "epochs": record.epoch, "train_command": settings.command(),
             "train_minutes": round(sum(r["seconds"] for r in record.history) / 60, 1),
-            "trained_utc": record.saved_utc.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_description(),
+            "trained_utc": record.saved_utc.strftime("%Y-%m-%d %H:%M"),
+            "cpu": cpu_description((record.environment or {}).get("cpu")),  # the run's CPU and threads, not ours
             "environment": record.environment,
             "command": f"python -m gluon_resnet.pretrained --from-run {shown_path(run)}"}
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from helpers import ROOT, epoch_rows, save_run
 
 NAME = "fmnist_resnet8"
 SHIPPED = {"fmnist_resnet8": "python -m gluon_resnet.train --preset fast --epochs 21",
-           "fmnist_resnet9": "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"}
+           "fmnist_resnet9": "python -m gluon_resnet.train --preset best --seed 1"}
 
 
 def test_every_shipped_name_is_tested_here():
@@ -100,13 +100,13 @@ def test_a_broken_manifest_is_refused(tmp_path):
         pretrained.load_pretrained(get_model(NAME), NAME, folder=tmp_path)
 
 
-def fake_run(folder, finished=True, **settings):
+def fake_run(folder, finished=True, environment=None, **settings):
     """A run folder as train --out writes it (through ``run.Saver``), of an untrained fmnist_resnet8."""
     net = get_model(NAME)
     net.initialize(mx.init.Xavier())
     net(mx.np.zeros((1, 1, 28, 28)))
     settings = Settings(model=NAME, epochs=1 if finished else 2, **settings)
-    save_run(folder, net, settings, epoch_rows(1, seconds=90.0), environment={"cpus": 2})
+    save_run(folder, net, settings, epoch_rows(1, seconds=90.0), environment=environment or {"cpus": 2})
     return net
 
 
@@ -126,6 +126,15 @@ def test_weights_made_from_a_run_load_back(tmp_path, capsys, fashion, monkeypatc
     np.testing.assert_array_equal(loaded(X).asnumpy(), net(X).asnumpy())
     assert pretrained.main(["--out", str(tmp_path / "w")]) == 0
     assert capsys.readouterr().out.startswith(f"{NAME}: test acc ")
+
+
+def test_the_manifest_names_the_cpu_and_threads_the_run_trained_on_not_this_machines(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "score_test_set", lambda net, data_dir=None: (0.25, 0.5, 10000))
+    cpu = {"model": "AMD EPYC", "generation": "Zen 5", "family": "26", "model_number": "2", "cores": 2,
+           "threads": 1, "isa": "avx512_core_bf16"}  # one thread: it trained beside another run
+    fake_run(tmp_path / "run", environment={"cpu": cpu})
+    info = pretrained.make_weights(tmp_path / "run", tmp_path / "w")
+    assert info["cpu"] == "AMD EPYC (Zen 5, family 26 model 2; 1 thread on 2 cores, avx512_core_bf16)"
 
 
 @pytest.mark.parametrize("finished, config, words", [

@@ -210,6 +210,16 @@ def verbose_step(model, size, batch_size):
     print(f"{MARK} {1000 * (time.perf_counter() - start)}", flush=True)
 
 
+def figure_text(value):
+    """A figure as bench prints it: two decimals, or four significant digits below 10, so that a
+    0.47 ms pass keeps its precision.
+
+    >>> figure_text(513.771), figure_text(0.47125), figure_text(12.5)
+    ('513.77', '0.4713', '12.50')
+    """
+    return f"{value:.4g}" if abs(value) < 10 else f"{value:.2f}"
+
+
 def by_pass(model, size, batch_size):
     """Milliseconds oneDNN spends in one compute-only step, by convolution pass (forward, input gradient,
     weight gradient) and for everything else it runs, from a child's ``DNNL_VERBOSE`` log; each
@@ -323,7 +333,7 @@ def print_inference(args):
     figures.update(inference(args.model, args.size, args.steps, args.rounds, args.warmup))
     figures["load_average_1min_end"] = os.getloadavg()[0]
     for name, value in figures.items():
-        print(f"{name}: {value:.2f}")
+        print(f"{name}: {figure_text(value)}")
     return 0
 
 
@@ -394,7 +404,7 @@ def main(argv=None):
     figures["load_average_1min_end"] = os.getloadavg()[0]
     print_cpu()
     for name, value in figures.items():
-        print(f"{name}: {value:.2f}")
+        print(f"{name}: {figure_text(value)}")
     return 0
 
 

@@ -42,6 +42,16 @@ def random_flip(images, rng, p=0.5):
     return out
 
 
+def _rectangles(images, top, bottom, left, right):
+    """A boolean mask shaped for ``images``: true inside each image's rectangle (rows top..bottom-1,
+    columns left..right-1), the same place in every channel of a (B, C, H, W) batch."""
+    (h, w), c = images.shape[-2:], (slice(None),) + (None,) * (images.ndim - 3)
+    rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < bottom[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < right[:, None, None]))
+    return inside[c]
+
+
 def random_erase(images, rng, p=0.5, area=(0.02, 0.4), aspect=0.3):
     """Fill one random rectangle of a random share ``p`` of the images with random pixel values.
 
@@ -61,12 +71,8 @@ def random_erase(images, rng, p=0.5, area=(0.02, 0.4), aspect=0.3):
     ew = np.clip(np.round(np.sqrt(share / ratio)), 1, w).astype(int)
     top = (rng.random(n) * (h - eh + 1)).astype(int)
     left = (rng.random(n) * (w - ew + 1)).astype(int)
-    rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + ew)[:, None, None]))
-    inside &= (rng.random(n) < p)[:, None, None]
-    if images.ndim == 4:
-        inside = inside[:, None]  # the same rectangle in every channel
+    inside = _rectangles(images, top, top + eh, left, left + ew)
+    inside &= (rng.random(n) < p).reshape((n,) + (1,) * (images.ndim - 1))
     noise = rng.integers(0, 256, size=images.shape, dtype=images.dtype)
     return np.where(inside, noise, images)
 
@@ -128,12 +134,8 @@ def cutmix(images, labels, rng, p=1.0, num_classes=10):
     top, bottom = (np.clip(np.round(cy + d * side * h / 2), 0, h).astype(int) for d in (-1, 1))
     left, right = (np.clip(np.round(cx + d * side * w / 2), 0, w).astype(int) for d in (-1, 1))
     bottom = np.where(rng.random(n) < p, bottom, top)  # the others get an empty rectangle
-    rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < bottom[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < right[:, None, None]))
-    keep = 1 - inside.mean(axis=(1, 2))
-    if images.ndim == 4:
-        inside = inside[:, None]
+    inside = _rectangles(images, top, bottom, left, right)
+    keep = 1 - inside.mean(axis=(-2, -1)).reshape(n)
     return np.where(inside, images[partner], images), _mixed_targets(labels, partner, keep, num_classes)
 
 
@@ -152,8 +154,8 @@ def mixup(images, labels, rng, p=1.0, num_classes=10):
     n = len(images)
     partner = rng.permutation(n)
     keep = np.where(rng.random(n) < p, rng.random(n), 1.0)
-    shape = (n,) + (1,) * (images.ndim - 1)
-    blend = keep.reshape(shape) * images + (1 - keep.reshape(shape)) * images[partner]
+    share = keep.reshape((n,) + (1,) * (images.ndim - 1))
+    blend = share * images + (1 - share) * images[partner]
     return np.round(blend).astype(images.dtype), _mixed_targets(labels, partner, keep, num_classes)
 
 

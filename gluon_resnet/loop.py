@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .ema import WeightAverage
+from .sam import SharpnessAware
 from .errors import UserError
 from .models import hybridize_static
 
@@ -197,10 +198,12 @@ def predict(net, data_iter, ctx, tta=False, shifts=0):
 # ---------------------------------------------------------------------------- the loop
 
 def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, progress=None,
-                should_stop=None, guard=None, after_step=None):
+                should_stop=None, guard=None, after_step=None, sam=None):
     """One pass over ``train_iter``: (loss sum, correct, seen). ``guard`` (a ``LossGuard``; default:
     NaN/inf only) raises ``Diverged``; ``should_stop()`` true after a batch raises KeyboardInterrupt.
-    ``after_step(batch)`` runs after each update (the weight average's hook, ``ema.WeightAverage``)."""
+    ``after_step(batch)`` runs after each update (the weight average's hook, ``ema.WeightAverage``).
+    With ``sam`` (a ``sam.SharpnessAware``) each step uses the gradient of a second pass at the
+    perturbed weights; the loss and accuracy reported stay the first pass's."""
     guard = guard or LossGuard(None)
     loss_sum, correct, seen = 0.0, 0.0, 0
     for batch, (X, y) in enumerate(train_iter):
@@ -214,6 +217,11 @@ def train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing=0.0, prog
         loss_sums = [loss.sum() for loss in losses]
         hits = [(o.argmax(axis=1).astype("int32") == hard_labels(t)).sum() for o, t in zip(outs, ys)]
         autograd.backward(losses)
+        if sam is not None:
+            with sam.ascended():
+                with autograd.record():
+                    again = [cross_entropy(net(x), t, label_smoothing) for x, t in zip(Xs, ys)]
+                autograd.backward(again)
         batch_loss = sum(float(s) for s in loss_sums)
         guard.check(batch_loss / X.shape[0], epoch, batch)
         trainer.step(X.shape[0])
@@ -276,6 +284,7 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     if not settings.imperative and isinstance(net, gluon.HybridBlock):
         hybridize_static(net)
     ema = WeightAverage(net, settings.ema) if settings.ema else None
+    sam = SharpnessAware(net, settings.sam) if settings.sam else None
     progress = not settings.quiet and sys.stderr.isatty()
     history = list(resume.history) if resume else []
     guard = LossGuard(1000.0 if settings.loss_guard else None, history[0]["train_loss"] if history else None)
@@ -286,7 +295,7 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
             train_iter.set_epoch(epoch)
         shifts = settings.tta_shifts if epoch + 1 == epochs else 0
         row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, epochs, settings.label_smoothing,
-                        progress, settings.tta, hooks.should_stop, guard, ema, shifts)
+                        progress, settings.tta, hooks.should_stop, guard, ema, shifts, sam)
         row["lr"] = sched((epoch + 1) * steps) if sched else settings.lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
@@ -301,7 +310,7 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
 
 
 def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing=0.0,
-              progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=0):
+              progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=0, sam=None):
     """Train one epoch, then measure test accuracy (of the averaged weights, given ``ema``); the row
     ``train()`` returns for it."""
     bar = tqdm(total=len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}", unit="batch",
@@ -309,7 +318,7 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, labe
     begin = time.perf_counter()
     try:
         loss_sum, correct, seen = train_epoch(net, trainer, train_iter, ctxs, epoch, label_smoothing, bar,
-                                              should_stop, guard, ema.update if ema else None)
+                                              should_stop, guard, ema.update if ema else None, sam)
     finally:
         bar.close()
     train_seconds = time.perf_counter() - begin

@@ -79,6 +79,9 @@ class Settings:
                         "this decay, e.g. 0.99 (default: 0 = off; the checkpoint keeps the raw weights, and "
                         "--resume starts the average afresh)",
                         type=number(float, "--ema", 0, 1, high_open=True), metavar="DECAY")
+    sam: float = option(0.0, "sharpness-aware minimisation: step with the gradient taken at the weights moved "
+                        "RHO uphill along the batch's gradient, e.g. 0.05; each step then costs two forward and "
+                        "backward passes (default: 0 = off)", type=number(float, "--sam", 0), metavar="RHO")
     zero_init: bool = option(False, "start the last BN scale of every residual block at zero, so that each "
                              "block starts as its shortcut (registry ResNets with post-activation blocks; "
                              "default: off)")

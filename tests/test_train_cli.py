@@ -43,7 +43,7 @@ def test_help_explains_the_flags(run_cli):
     assert out.returncode == 0
     for flag in ("--epochs", "--batch-size", "--lr", "--resize", "--device", "--data-dir", "--preset",
                  "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed", "--no-loss-guard",
-                 "--erase", "--cutmix", "--mixup", "--ema", "--tta-shifts", "--zero-init", "--no-wd-bn-bias"):
+                 "--erase", "--cutmix", "--mixup", "--ema", "--sam", "--tta-shifts", "--zero-init", "--no-wd-bn-bias"):
         assert flag in out.stdout
 
 
@@ -63,6 +63,7 @@ def test_help_explains_the_flags(run_cli):
     (["--cutmix", "-0.1"], "--cutmix must be >= 0 and <= 1"),
     (["--cutmix", "0.5", "--mixup", "0.5"], "--cutmix and --mixup are alternatives: give one of them"),
     (["--ema", "1"], "--ema must be >= 0 and < 1"),
+    (["--sam", "-0.05"], "--sam must be >= 0"),
     (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
@@ -153,13 +154,13 @@ def test_a_run_with_every_lever_saves_them_and_names_the_cpu(tmp_path):
     import json
 
     out = cli("--model", "fmnist_resnet8", "--subset", "200", "--epochs", "2", "--batch-size", "50",
-              "--erase", "0.5", "--cutmix", "0.5", "--crop-pad", "2", "--ema", "0.9", "--tta", "--tta-shifts", "1", "--zero-init",
+              "--erase", "0.5", "--cutmix", "0.5", "--crop-pad", "2", "--ema", "0.9", "--sam", "0.05", "--tta", "--tta-shifts", "1", "--zero-init",
               "--no-wd-bn-bias", "--optimizer", "nag", "--momentum", "0.9", "--quiet", "--out", tmp_path / "run")
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     config, cpu = metrics["config"], metrics["environment"]["cpu"]
-    assert (config["erase"], config["cutmix"], config["ema"], config["tta_shifts"], config["zero_init"],
-            config["wd_bn_bias"]) == (0.5, 0.5, 0.9, 1, True, False)
+    assert (config["erase"], config["cutmix"], config["ema"], config["sam"], config["tta_shifts"], config["zero_init"],
+            config["wd_bn_bias"]) == (0.5, 0.5, 0.9, 0.05, 1, True, False)
     assert cpu["model"] and cpu["cores"] >= 1 and cpu["threads"] >= 1 and cpu["isa"]
     speed = out.stdout.strip().splitlines()[-1]
     assert f"examples/sec on cpu(0) ({cpu['model']} (" in speed and speed.endswith(f", {cpu['isa']}))")

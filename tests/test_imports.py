@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gluon_resnet"
 # Lowest first; a module may import only from layers below its own. "__init__" is the package
 # itself (``import gluon_resnet``, which sets the thread count before MXNet loads).
 LAYERS = [
-    {"errors", "files", "augment", "ema"},
+    {"errors", "files", "augment", "ema", "sam"},
     {"cli", "runtime", "checkpoint", "data", "blocks", "plots"},
     {"distributed", "cifar", "zoo"},
     {"models"},

@@ -70,7 +70,7 @@ def recipe_label(config):
 def family_label(config):
     """The recipe apart from its length, for the plot's legend: ``--preset fast --epochs N``.
 
-    A preset that is another trained longer (``long`` is ``best`` for 43 epochs) falls in that one's family."""
+    A preset that is another trained longer (``long`` is ``best`` for 70 epochs) falls in that one's family."""
     label = recipe_label({**config, "epochs": -1})  # no preset has -1 epochs, so none is matched
     return re.sub(r"--epochs -1\b", "--epochs N", label)
 

@@ -64,7 +64,8 @@ def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
     for settings in (best, best.but(epochs=3)):  # best is fast's recipe on another net: its own family
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N"
-    assert frontier.family_label(dataclasses.asdict(long)) == "--preset long --epochs N"  # its weight decay differs
+    assert frontier.family_label(dataclasses.asdict(long)) == "--preset best --epochs N"  # best trained longer
+    assert frontier.recipe_label(dataclasses.asdict(long.but(wd=5e-4))) == "--preset long --wd 0.0005"
     assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 
 

@@ -126,18 +126,20 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     long, _ = train_mod.parse_args(["--preset", "long"])
     differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
     assert differs(best, fast) == {"model", "epochs", "erase", "wd"} and best.wd == 2e-4
-    assert differs(long, fast) == {"model", "epochs", "erase"}  # long keeps the weight decay it was measured with
+    assert differs(long, best) == {"epochs"}  # long is best trained longer
     for longer in (best, long):
         assert (longer.model, longer.erase) == ("fmnist_resnet9", 0.25)
     assert fast.epochs < best.epochs < long.epochs
     # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
-    # weight decay 5e-4) are still flags away and are written so
+    # weight decay 5e-4) and the older long are still flags away and are written so
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
     old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--erase", "0", "--wd", "5e-4"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
     erasing, _ = train_mod.parse_args(["--preset", "best", "--wd", "5e-4"])
-    assert erasing.recipe() == long.but(epochs=35).recipe()
+    assert erasing.command() == "python -m gluon_resnet.train --preset best --wd 0.0005"
+    old_long, _ = train_mod.parse_args(["--preset", "long", "--wd", "5e-4"])  # long until session 11
+    assert old_long.recipe() == erasing.but(epochs=70).recipe()
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.zero_init, levers.wd_bn_bias, given) == (
         0.5, True, False, {"erase", "zero_init", "wd_bn_bias"})

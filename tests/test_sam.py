@@ -27,17 +27,15 @@ def test_one_step_follows_the_gradient_of_the_point_rho_uphill():
     sam = SharpnessAware(net, rho)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1.0})
     X = mnp.array([x], dtype="float32")
-    for _ in range(2):  # the first pass, then the one at w + e
+
+    def backward():  # loss and gradients at the net's weights now
         with autograd.record():
             loss = (net(X) ** 2).sum() / 2
-        if _ == 0:
-            loss.backward()
-            context = sam.ascended()
-            context.__enter__()
-            ascended = net.weight.data().asnumpy()[0]
-        else:
-            loss.backward()
-            context.__exit__(None, None, None)
+        loss.backward()
+    backward()
+    with sam.ascended():
+        ascended = net.weight.data().asnumpy()[0]
+        backward()  # the gradients are now those at w + e
     trainer.step(1)
     e = rho * np.sign(w @ x) * x / np.linalg.norm(x)
     assert np.allclose(ascended, w + e, atol=1e-6)

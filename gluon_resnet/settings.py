@@ -176,7 +176,7 @@ PRESETS = {
 # fast's recipe on fmnist_resnet9 (a 3x3 conv at full resolution before the stem), trained for the
 # epochs that fit 10 and 20 minutes of 2 Zen 5 cores, with random erasing on a quarter of the images:
 # it did not pay at 17-21 epochs and pays at 35, where the plain net has memorised its training set.
-# At 35 epochs weight decay 2e-4 beat 1e-4, 3e-4, 5e-4 and 1e-3 over three seeds each (docs/frontier.md,
+# At 35 epochs weight decay 2e-4 beat 5e-4 and 1e-3 over three seeds and 1e-4 and 3e-4 over five (docs/frontier.md,
 # with the levers that lost: EMA, label smoothing 0, crops, batch 256, CutMix, mixup, SAM, peak lr 0.2,
 # wider and deeper nets). long is best trained twice as long; it beat erasing for 70 epochs at 5e-4,
 # and three long nets averaged reach 95 % (docs/frontier.md).

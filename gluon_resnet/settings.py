@@ -180,7 +180,7 @@ PRESETS = {
 # with the levers that lost: EMA, label smoothing 0, 2-pixel crops, batch 256, CutMix, mixup, SAM, peak lr 0.2,
 # wider and deeper nets). long is best trained twice as long; it beat erasing for 70 epochs at 5e-4,
 # and three long nets averaged reach 95 % (docs/frontier.md). One-pixel crops (--crop-pad 1) beat best at
-# 35 epochs, on top of erasing (5 seeds) and more so instead of it (--erase 0, 3 seeds); they are not in
+# 35 epochs, on top of erasing (5 seeds) and more so instead of it (--erase 0, 4 seeds); they are not in
 # best yet because long has not been tried with them.
 # The earlier bests: --preset best --wd 5e-4 (until weight decay moved), --preset fast --model
 # fmnist_resnet9 --epochs 21; the earlier long: --preset long --wd 5e-4.

@@ -137,30 +137,38 @@ def table(rows):
 
 
 def plot(rows, path, title=None):
-    """Test accuracy against minutes: one line per recipe family, the seeds' range as bars."""
+    """Test accuracy against minutes: one line per recipe family, the seeds' range as bars; a recipe's
+    averaged nets share its colour, with a dashed (2 nets) or dotted (3) line. Returns the figure."""
     from matplotlib.figure import Figure
 
     from .plots import save_figure
 
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
     families = list(dict.fromkeys(p["family"] for p in rows))
-    for i, family in enumerate(families):
+    # one colour per recipe, one line style per number of nets averaged (1, 2, 3, ...)
+    recipes = list(dict.fromkeys(family.split(", ")[0] for family in families))
+    styles = {1: ("-", "o"), 2: ("--", "s"), 3: (":", "^")}
+    ncol = 2 if max(map(len, families)) <= 50 else 1  # long recipes get the legend's full width
+    fig = Figure(figsize=(7.5, 4.6 + 0.16 * -(-len(families) // ncol)), layout="constrained")
+    ax = fig.subplots()
+    for family in families:
         pts = [p for p in rows if p["family"] == family]
+        color = f"C{recipes.index(family.split(', ')[0]) % 10}"
+        line, marker = styles.get(pts[0].get("ensemble") or 1, ("-.", "D"))
         x, y = [p["minutes"] for p in pts], [p["mean"] for p in pts]
         err = [[p["mean"] - p["low"] for p in pts], [p["high"] - p["mean"] for p in pts]]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=f"C{i}", label=family)
+        ax.errorbar(x, y, yerr=err, marker=marker, linestyle=line, capsize=3, color=color, label=family)
         for p in pts:
             ax.annotate(p.get("tag", f"{p['epochs']} ep"), (p["minutes"], p["mean"]), textcoords="offset points",
-                        xytext=(4, -11), fontsize=8, color=f"C{i}")
+                        xytext=(4, -11), fontsize=7, color=color)
     together = " (K seeds averaged: K times that)" if any(p.get("ensemble") for p in rows) else ""
     ax.set(xlabel=f"minutes in the training loop of the fastest seed's run{together}",
            ylabel="test accuracy (mean of the seeds)",
            title=title or "Fashion-MNIST: accuracy against minutes")
     ax.margins(x=0.1)  # room for the last point's label
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    fig.legend(loc="outside lower center", ncol=ncol, fontsize=7)  # below the axes, off the points
     save_figure(fig, path)
+    return fig
 
 
 def build_parser():

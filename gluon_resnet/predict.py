@@ -202,8 +202,8 @@ def build_parser():
     which = p.add_mutually_exclusive_group()
     which.add_argument("--run", metavar="DIR", help="use the trained net of a run folder (train --out DIR)")
     which.add_argument("--model", metavar="NAME", help=f"use NAME's shipped weights (default: {DEFAULT_MODEL}, "
-                                                       "trained by --preset best; `python -m gluon_resnet.pretrained` "
-                                                       "lists each one's command)")
+                                                       "`python -m gluon_resnet.pretrained` lists each one's "
+                                                       "training command)")
     p.add_argument("--show", metavar="FILE.png", help="also draw each prepared input beside its probabilities")
     return p
 

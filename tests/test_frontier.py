@@ -56,15 +56,19 @@ def test_runs_saved_before_a_flag_existed_group_with_newer_runs_of_their_recipe(
     assert len(rows) == 1 and "| 0, 1 |" in rows[0] and "**0.9100**" in rows[0]
 
 
-def test_a_preset_trained_longer_stays_in_its_base_recipe_family():
+def test_a_preset_trained_longer_or_shorter_stays_in_its_base_recipe_family():
     best, fast, long = PRESETS["best"], PRESETS["fast"], PRESETS["long"]
     assert frontier.recipe_label(dataclasses.asdict(best)) == "--preset best"
     assert frontier.recipe_label(dataclasses.asdict(fast.but(epochs=21))) == "--preset fast --epochs 21"
     for settings in (fast, fast.but(epochs=3), fast.but(epochs=21)):
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
-    for settings in (best, best.but(epochs=3)):  # best is fast's recipe on another net: its own family
+    for settings in (best, best.but(epochs=3), long):  # fast's recipe on another net; long is best trained longer
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N"
-    assert frontier.family_label(dataclasses.asdict(long)) == "--preset best --epochs N"  # best trained longer
+    erasing = best.but(crop_pad=0, erase=0.25)  # best before crops, trained longer too
+    assert frontier.recipe_label(dataclasses.asdict(erasing)) == "--preset best --crop-pad 0 --erase 0.25"
+    assert frontier.recipe_label(dataclasses.asdict(erasing.but(epochs=70))) == "--preset long --crop-pad 0 --erase 0.25"
+    for settings in (erasing, erasing.but(epochs=70)):
+        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N --crop-pad 0 --erase 0.25"
     assert frontier.recipe_label(dataclasses.asdict(long.but(wd=5e-4))) == "--preset long --wd 0.0005"
     assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 
@@ -113,3 +117,20 @@ def test_ensembles_flag_scores_the_saved_nets_as_evaluate_does(tmp_path, capsys)
     assert len(rows) == 2 and "(2 seeds averaged) | 1 | 0+1 | 1.0 |" in rows[1]
     together = evaluate.evaluate_ensemble(dirs)["test_acc"]
     assert f"**{together:.4f}**" in rows[1]
+
+
+def test_the_plot_gives_a_recipe_one_colour_and_its_averaged_nets_their_own_line_style(tmp_path):
+    def point(family, minutes, ensemble=None):
+        return {"family": family, "minutes": minutes, "mean": 0.9, "low": 0.89, "high": 0.91, "epochs": 3,
+                **({"ensemble": ensemble, "tag": f"{ensemble}x3 ep"} if ensemble else {})}
+    rows = [point("--preset fast --epochs N", 1), point("--preset best --epochs N", 2),
+            point("--preset fast --epochs N, 2 seeds averaged", 2, 2),
+            point("--preset best --epochs N, 3 seeds averaged", 6, 3)]
+    fig = frontier.plot(rows, tmp_path / "plot.png")
+    lines = {bars.get_label(): bars.lines[0] for bars in fig.axes[0].containers}  # errorbar: (line, caps, bars)
+    assert len(lines) == 4 and (tmp_path / "plot.png").exists()
+    fast, best = lines["--preset fast --epochs N"], lines["--preset best --epochs N"]
+    fast2, best3 = lines["--preset fast --epochs N, 2 seeds averaged"], lines["--preset best --epochs N, 3 seeds averaged"]
+    assert fast.get_color() == fast2.get_color() != best.get_color() == best3.get_color()
+    assert len({line.get_linestyle() for line in (fast, fast2, best3)}) == 3
+    assert fig.legends and not fig.axes[0].get_legend()  # the legend sits below the axes, off the points

@@ -117,7 +117,7 @@ def test_an_mxnet_home_that_is_a_file_is_one_line(capsys, monkeypatch, tmp_path)
     assert "MXNET_HOME='relative/home' is not an absolute path" in fails(capsys, "--epochs", "1", "--subset", "100")
 
 
-def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9_longer_with_erasing():
+def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9_longer_with_crops():
     fast, _ = train_mod.parse_args(["--preset", "fast"])
     assert (fast.model, fast.epochs, fast.erase, fast.ema, fast.tta_shifts, fast.zero_init, fast.wd_bn_bias,
             fast.crop_pad, fast.wd, fast.cutmix, fast.mixup) == ("fmnist_resnet8", 9, 0.0, 0.0, 0, False, True, 0,
@@ -125,24 +125,26 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     best, _ = train_mod.parse_args(["--preset", "best"])
     long, _ = train_mod.parse_args(["--preset", "long"])
     differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
-    assert differs(best, fast) == {"model", "epochs", "erase", "wd"} and best.wd == 2e-4
-    assert differs(long, best) == {"epochs"}  # long is best trained longer
-    for longer in (best, long):
-        assert (longer.model, longer.erase) == ("fmnist_resnet9", 0.25)
+    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd"}
+    assert (best.model, best.epochs, best.crop_pad, best.erase, best.wd) == ("fmnist_resnet9", 35, 1, 0.0, 2e-4)
+    assert differs(long, best) == {"epochs"} and long.epochs == 70  # long is best trained longer
     assert fast.epochs < best.epochs < long.epochs
     # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
-    # weight decay 5e-4) and the older long are still flags away and are written so
+    # weight decay 5e-4, then 2e-4) and the older long are still flags away and are written so
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
-    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--erase", "0", "--wd", "5e-4"])
+    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--crop-pad", "0", "--wd", "5e-4"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
-    erasing, _ = train_mod.parse_args(["--preset", "best", "--wd", "5e-4"])
-    assert erasing.command() == "python -m gluon_resnet.train --preset best --wd 0.0005"
-    old_long, _ = train_mod.parse_args(["--preset", "long", "--wd", "5e-4"])  # long until session 11
-    assert old_long.recipe() == erasing.but(epochs=70).recipe()
+    erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25"])
+    assert erasing.command() == "python -m gluon_resnet.train --preset best --crop-pad 0 --erase 0.25"
+    erase35, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--wd", "5e-4"])
+    assert erase35.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --erase 0.25"
+    erase_long, _ = train_mod.parse_args(["--preset", "long", "--crop-pad", "0", "--erase", "0.25"])  # sessions 11-13
+    assert erase_long.recipe() == erasing.but(epochs=70).recipe()
+    assert erase_long.command() == "python -m gluon_resnet.train --preset long --crop-pad 0 --erase 0.25"
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
-    assert (levers.erase, levers.zero_init, levers.wd_bn_bias, given) == (
-        0.5, True, False, {"erase", "zero_init", "wd_bn_bias"})
+    assert (levers.erase, levers.crop_pad, levers.zero_init, levers.wd_bn_bias, given) == (
+        0.5, 1, True, False, {"erase", "zero_init", "wd_bn_bias"})
 
 
 def test_zero_init_on_a_model_without_such_blocks_is_a_one_line_error(capsys, tmp_path):

@@ -59,7 +59,7 @@ for key in ("train_command", "command", "epochs", "train_minutes", "cpu", "test_
 # scores of each image's mirror image, as the recipe does at test time. These weights are seed 3
 # of five such runs on a Zen 5 in `docs/frontier.md` (erase-long there): 0.9478 with TTA, the highest of
 # the five (their mean is 0.9465). Today's `--preset long`, with one-pixel random crops instead of
-# erasing, trains nets that score more (0.9496-0.9511 with TTA over three seeds), not shipped yet. That run
+# erasing, trains nets that score more (0.9481-0.9511 with TTA over five seeds), not shipped yet. That run
 # trained beside another, with one thread each (`cpu`), so its 33.3 minutes (`train_minutes`, the
 # time in the training loop) are not a speed figure: alone with both threads the same recipe took
 # 22.1 minutes, on a day this machine ran about a fifth slower than the day its 35 epochs took 9.0.

@@ -117,7 +117,8 @@ def ensemble_points(runs, k, probabilities=None):
             labels = scored[seeds[0]][0]
             accs.append(float((ensemble_labels([scored[s][1] for s in seeds]) == labels).mean()))
             combos.append("+".join(map(str, seeds)))
-        result.append({**point, "ensemble": k, "family": f"{point['family']}, {k} seeds averaged", "seeds": combos,
+        result.append({**point, "ensemble": k, "recipe_family": point["family"],
+                       "family": f"{point['family']}, {k} seeds averaged", "seeds": combos,
                        "minutes": k * point["minutes"], "mean": float(np.mean(accs)), "low": min(accs),
                        "high": max(accs), "tag": f"{k}x{point['epochs']} ep"})
     if not result:
@@ -145,14 +146,14 @@ def plot(rows, path, title=None):
 
     families = list(dict.fromkeys(p["family"] for p in rows))
     # one colour per recipe, one line style per number of nets averaged (1, 2, 3, ...)
-    recipes = list(dict.fromkeys(family.split(", ")[0] for family in families))
+    recipes = list(dict.fromkeys(p.get("recipe_family", p["family"]) for p in rows))
     styles = {1: ("-", "o"), 2: ("--", "s"), 3: (":", "^")}
     ncol = 2 if max(map(len, families)) <= 50 else 1  # long recipes get the legend's full width
     fig = Figure(figsize=(7.5, 4.6 + 0.16 * -(-len(families) // ncol)), layout="constrained")
     ax = fig.subplots()
     for family in families:
         pts = [p for p in rows if p["family"] == family]
-        color = f"C{recipes.index(family.split(', ')[0]) % 10}"
+        color = f"C{recipes.index(pts[0].get('recipe_family', family)) % 10}"
         line, marker = styles.get(pts[0].get("ensemble") or 1, ("-.", "D"))
         x, y = [p["minutes"] for p in pts], [p["mean"] for p in pts]
         err = [[p["mean"] - p["low"] for p in pts], [p["high"] - p["mean"] for p in pts]]

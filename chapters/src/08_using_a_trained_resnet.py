@@ -194,7 +194,7 @@ for name, mask in groups.items():
 # In three groups of four the shirt map holds more of its heat in the top third than the t-shirt
 # map: shirts answered right (0.37 against 0.30), t-shirts taken for shirts (0.38 against 0.32) and
 # shirts taken for t-shirts (0.39 against 0.36). The exception is t-shirts answered right, where the
-# t-shirt map sits higher (0.38 against 0.34); in the figure, several of those maps are one spot at
+# t-shirt map sits higher (0.38 against 0.34); in the figure, two of the four shown are one spot at
 # the neckline or a shoulder. So for this network the evidence for "shirt" lies near the collar,
 # shoulders and tops of the sleeves on every kind of image, while the evidence for "t-shirt" lies
 # high on the t-shirts it gets right and lower on the rest (a third is what heat spread evenly

@@ -39,7 +39,7 @@ class Settings:
         "(one one-cycle epoch at 28x28, about 6 minutes on 2 cores); fast = the tuned recipe: fmnist_resnet8, "
         "9 one-cycle epochs, flips, --tta (about 93%% in 4 minutes on 2 Zen 4 cores, 5 on Zen 3); best = fast's "
         "recipe on fmnist_resnet9 for 35 epochs with one-pixel random crops (--crop-pad 1) and --wd 2e-4, 94.74%% "
-        "over 5 seeds in about 10 minutes on 2 Zen 5 cores (27 on Zen 3); long = best for 70 epochs, 94.95%% over "
+        "over 5 seeds in about 10 minutes on 2 Zen 5 cores (24-28 on Zen 3); long = best for 70 epochs, 94.95%% over "
         "5 seeds in about 20 minutes (51 on Zen 3; see docs/frontier.md). Flags override it.",
         recipe=False, choices=lambda: sorted(PRESETS))
     model: str = option("resnet18_d2l", f"network from the registry: {', '.join(list_models())} "

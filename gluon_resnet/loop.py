@@ -269,7 +269,8 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     the recipe fields of ``settings`` and ``loss_guard`` (see ``LossGuard``) and ``quiet`` (progress
     bars, shown only on a terminal); ``imperative`` runs the net without hybridizing it. ``tta``
     scores the test set with mirror images (see ``scores``); ``tta_shifts`` adds shifted copies in
-    the last epoch's scoring only. With ``ema`` the test set scores a moving average of the weights
+    the last epoch's scoring only; ``test_every`` = N scores the test set after every N-th epoch and the
+    last only (the other rows get ``test_acc`` None). With ``ema`` the test set scores a moving average of the weights
     (``ema.WeightAverage``); the raw ones go on training and are what ``hooks.save`` keeps. With
     ``hooks.resume`` training goes on after its last epoch and the returned list starts with its rows.
     """
@@ -293,14 +294,16 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
             mx.random.seed(settings.seed + epoch)  # any random op in the net repeats on resume
         if hasattr(train_iter, "set_epoch"):  # ArrayLoader: epoch e's order comes from (seed, e)
             train_iter.set_epoch(epoch)
-        shifts = settings.tta_shifts if epoch + 1 == epochs else 0
-        row = run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, epochs, settings.label_smoothing,
-                        progress, settings.tta, hooks.should_stop, guard, ema, shifts, sam)
+        last = epoch + 1 == epochs
+        scored = last or (epoch + 1) % settings.test_every == 0
+        row = run_epoch(net, trainer, train_iter, test_iter if scored else None, ctxs, epoch, epochs,
+                        settings.label_smoothing, progress, settings.tta, hooks.should_stop, guard, ema,
+                        settings.tta_shifts if last else 0, sam)
         row["lr"] = sched((epoch + 1) * steps) if sched else settings.lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
         log(f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.3f}, "
-            f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}, "
+            f"train acc {row['train_acc']:.3f}, test acc {format_acc(row['test_acc'])}, "
             f"{row['examples_per_sec']:.1f} examples/sec ({row['seconds']:.0f} s)")
         if hooks.save is not None:
             hooks.save(net, trainer, history)
@@ -309,10 +312,15 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     return history
 
 
+def format_acc(acc):
+    """An accuracy as the epoch lines print it; ``-`` for an epoch whose test set was not scored."""
+    return "-" if acc is None else f"{acc:.3f}"
+
+
 def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing=0.0,
               progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=0, sam=None):
-    """Train one epoch, then measure test accuracy (of the averaged weights, given ``ema``); the row
-    ``train()`` returns for it."""
+    """Train one epoch, then measure test accuracy (of the averaged weights, given ``ema``; None
+    without ``test_iter``); the row ``train()`` returns for it."""
     bar = tqdm(total=len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}", unit="batch",
                leave=False, file=sys.stderr, disable=not progress)
     begin = time.perf_counter()
@@ -322,10 +330,13 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, labe
     finally:
         bar.close()
     train_seconds = time.perf_counter() - begin
-    with ema.applied() if ema else contextlib.nullcontext():
-        test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta, shifts)
+    test_acc = None
+    if test_iter is not None:
+        with ema.applied() if ema else contextlib.nullcontext():
+            test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta, shifts)
+        test_acc = test_correct / test_seen
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-           "test_acc": test_correct / test_seen, "examples_per_sec": seen / train_seconds,
+           "test_acc": test_acc, "examples_per_sec": seen / train_seconds,
            "seconds": time.perf_counter() - begin}
     if hasattr(train_iter, "order"):  # a fingerprint of the epoch's data order, to compare runs by
         row["data_order"] = hashlib.sha1(train_iter.order(epoch).tobytes()).hexdigest()[:16]

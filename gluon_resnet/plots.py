@@ -28,7 +28,10 @@ def plot_history(history, ax=None, title=None, figsize=(4.5, 3.2)):
     fig, ax = _axes(ax, figsize)
     epochs = [row["epoch"] for row in history]
     for label, key, style in CURVES:
-        ax.plot(epochs, [row[key] for row in history], style, label=label)
+        points = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
+        sparse = len(points) < len(history)  # e.g. --test-every: mark the epochs that were scored
+        ax.plot(*zip(*points) if points else ([], []), style, label=label, marker="o" if sparse else None,
+                markersize=3)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss / accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -116,6 +116,11 @@ class Settings:
     loss_guard: bool = option(True, "stop the run, keeping the last good checkpoint, when a batch's loss "
                               "exceeds 1000 times the first epoch's (a NaN or infinite loss always stops it; "
                               "default: on)", recipe=False)
+    test_every: int = option(1, "score the test set after every N-th epoch and after the last; the rows of the "
+                             "others have no test accuracy, and training is the same either way (scoring 10,000 "
+                             "test images, twice with --tta, took about 9%% of each fmnist_resnet9 epoch on 2 Zen 3 "
+                             "CPU cores; default: 1, every epoch)", recipe=False,
+                             type=number(int, "--test-every", 1), metavar="N")
     quiet: bool = option(False, "no progress bars (they are off anyway when stderr is not a terminal)",
                          recipe=False, action="store_true")
 

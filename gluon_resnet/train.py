@@ -11,7 +11,7 @@ from .augment import Augment, Mix
 from .cli import friendly
 from .data import load_data_fashion_mnist
 from .errors import UserError
-from .loop import Diverged, Hooks, train
+from .loop import Diverged, Hooks, format_acc, train
 from .runtime import cpu_description, devices
 from .settings import PRESETS, RECIPE, build_net, build_parser, parse_args  # noqa: F401  (the CLI's names)
 
@@ -80,7 +80,7 @@ def summarize(history, ctxs, out, cluster, log=print):
         log(f"saved {out}/metrics.json, {out}/curves.png and {out}/checkpoint.zip")
     last = history[-1]
     log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
-        f"test acc {last['test_acc']:.3f}")
+        f"test acc {format_acc(last['test_acc'])}")
     speed = sum(r["examples_per_sec"] for r in history) / len(history)
     together = f" (about {speed * cluster.num_workers:.0f} for all {cluster.num_workers} workers)"
     where = ", ".join(str(c) for c in ctxs)

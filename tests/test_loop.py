@@ -27,6 +27,31 @@ def test_loss_falls_and_accuracy_rises_on_real_images(small_real):
     assert history[-1]["test_acc"] > 0.4
 
 
+def test_scoring_the_test_set_less_often_leaves_training_as_it_was(small_real):
+    """--test-every 2 over 3 epochs: epoch 1 unscored, 2 and 3 scored, and every number the same as
+    when each epoch is scored (scoring runs the net in inference mode: no weights, no BN statistics
+    and no random draws change)."""
+    Xtr, ytr, Xte, yte = small_real
+    Xtr, ytr = balanced_subset(Xtr, ytr, 300)
+    Xte, yte = balanced_subset(Xte, yte, 200)
+
+    def run(every):
+        lines = []
+        settings = Settings(model="fmnist_resnet8", epochs=3, lr=0.1, momentum=0.9, schedule="onecycle",
+                            tta=True, tta_shifts=1, seed=0, test_every=every)
+        history = loop.train(get_model("fmnist_resnet8"), ArrayLoader(Xtr, ytr, 50, shuffle=True, seed=0),
+                             ArrayLoader(Xte, yte, 100), settings, mx.cpu(), log=lines.append)
+        return history, lines
+
+    every, _ = run(1)
+    sparse, lines = run(2)
+    assert [row["test_acc"] is None for row in sparse] == [True, False, False]
+    assert None not in [row["test_acc"] for row in every]
+    assert [row["test_acc"] for row in sparse[1:]] == [row["test_acc"] for row in every[1:]]
+    assert [row["train_loss"] for row in sparse] == [row["train_loss"] for row in every]
+    assert "test acc -," in lines[0] and "test acc -," not in lines[1]
+
+
 def _step_on(devices, make_net, X, y, start):
     net = make_net()
     net.load_parameters(start, ctx=devices)

@@ -17,6 +17,14 @@ def test_history_plot_draws_the_three_curves():
     np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.5, 0.6, 0.7])
 
 
+def test_epochs_without_a_test_score_leave_gaps_and_the_scored_ones_are_marked():
+    rows = [dict(row, test_acc=None) if row["epoch"] == 2 else row for row in HISTORY]  # --test-every 2
+    train, test = plots.plot_history(rows).axes[0].get_lines()[1:]
+    assert list(test.get_xdata()) == [1, 3] and list(test.get_ydata()) == [0.5, 0.7]
+    assert test.get_marker() == "o" and train.get_marker() in ("None", None, "")
+    assert len(train.get_xdata()) == 3
+
+
 def test_save_figure_writes_a_png_atomically(tmp_path):
     path = plots.save_figure(plots.plot_history(HISTORY), tmp_path / "curves.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -43,7 +43,8 @@ def test_help_explains_the_flags(run_cli):
     assert out.returncode == 0
     for flag in ("--epochs", "--batch-size", "--lr", "--resize", "--device", "--data-dir", "--preset",
                  "--out", "--resume", "--schedule", "--label-smoothing", "--num-gpus", "--seed", "--no-loss-guard",
-                 "--erase", "--cutmix", "--mixup", "--ema", "--sam", "--tta-shifts", "--zero-init", "--no-wd-bn-bias"):
+                 "--erase", "--cutmix", "--mixup", "--ema", "--sam", "--tta-shifts", "--zero-init", "--no-wd-bn-bias",
+                 "--test-every"):
         assert flag in out.stdout
 
 
@@ -65,6 +66,7 @@ def test_help_explains_the_flags(run_cli):
     (["--ema", "1"], "--ema must be >= 0 and < 1"),
     (["--sam", "-0.05"], "--sam must be >= 0"),
     (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
+    (["--test-every", "0"], "--test-every must be >= 1"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
 ])

@@ -269,10 +269,11 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     the recipe fields of ``settings`` and ``loss_guard`` (see ``LossGuard``) and ``quiet`` (progress
     bars, shown only on a terminal); ``imperative`` runs the net without hybridizing it. ``tta``
     scores the test set with mirror images (see ``scores``); ``tta_shifts`` adds shifted copies in
-    the last epoch's scoring only; ``test_every`` = N scores the test set after every N-th epoch and the
-    last only (the other rows get ``test_acc`` None). With ``ema`` the test set scores a moving average of the weights
-    (``ema.WeightAverage``); the raw ones go on training and are what ``hooks.save`` keeps. With
-    ``hooks.resume`` training goes on after its last epoch and the returned list starts with its rows.
+    the last epoch's scoring only; ``test_every`` = N scores the test set after every N-th epoch and
+    the last only (the other rows get ``test_acc`` None). With ``ema`` the test set scores a moving
+    average of the weights (``ema.WeightAverage``); the raw ones go on training and are what
+    ``hooks.save`` keeps. With ``hooks.resume`` training goes on after its last epoch and the returned
+    list starts with its rows.
     """
     hooks, ctxs = hooks or Hooks(), as_ctx_list(ctx)
     steps, epochs, resume = len(train_iter), settings.epochs, hooks.resume

@@ -25,6 +25,21 @@ def test_augmentation_only_shifts_and_mirrors_and_repeats_with_its_seed(shape):
     assert not np.array_equal(out, images)
 
 
+@pytest.mark.parametrize("shape", [(9, 6, 7), (9, 3, 6, 7)])
+def test_crop_cuts_the_window_its_draws_name(shape):
+    """Image i is the window at (dy[i], dx[i]) of the padded image, the offsets being the generator's
+    next two draws: so a seed gives the same crops whichever way they are cut (runs stay repeatable)."""
+    images = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    pad, h, w = 2, *shape[-2:]
+    draws = np.random.default_rng(7)
+    dy, dx = draws.integers(0, 2 * pad + 1, size=9), draws.integers(0, 2 * pad + 1, size=9)
+    out = random_crop(images, pad, np.random.default_rng(7))
+    for image, crop, top, left in zip(images, out, dy, dx):
+        padded = np.pad(image, [(0, 0)] * (image.ndim - 2) + [(pad, pad), (pad, pad)])
+        np.testing.assert_array_equal(crop, padded[..., top:top + h, left:left + w])
+    assert out.flags.c_contiguous and out.dtype == np.uint8
+
+
 def test_each_image_gets_its_own_shift_and_flip():
     images = np.tile(np.arange(16, dtype=np.uint8).reshape(1, 4, 4) + 1, (64, 1, 1))
     crops = random_crop(images, 1, np.random.default_rng(0))

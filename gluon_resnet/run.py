@@ -151,7 +151,8 @@ def resume(settings, given):
     """With ``--resume DIR``: ``(the saved run's settings, its RunRecord)``, else ``(settings, None)``.
 
     ``given`` names the recipe flags given on the command line: they must agree with the saved run,
-    except ``--epochs N``, which lengthens a constant-rate run (``extended_epochs``)."""
+    except ``--epochs N``, which lengthens a constant-rate run (``extended_epochs``), and
+    ``--test-every N``, which changes only how often the test set is scored."""
     if not settings.resume:
         return settings, None
     where = settings.resume
@@ -159,7 +160,8 @@ def resume(settings, given):
         raise UserError("--resume writes back into the run's own folder; leave out --out")
     record = read_run(where)
     saved = record.settings
-    clash = sorted(k for k in given if k != "epochs" and getattr(settings, k) != getattr(saved, k))
+    free = {"epochs", "test_every"}
+    clash = sorted(k for k in given if k not in free and getattr(settings, k) != getattr(saved, k))
     if clash:
         got = ", ".join(f"--{k.replace('_', '-')} {getattr(settings, k)} (saved: {getattr(saved, k)})"
                         for k in clash)
@@ -172,7 +174,8 @@ def resume(settings, given):
         more = (f" (--resume {where} --epochs N trains it on to epoch N)"
                 if saved.schedule == "constant" else "")
         raise UserError(f"the run in {where} already finished its {epochs} epochs; nothing to resume{more}")
-    return saved.but(epochs=epochs, **dict(settings.place(), out=where)), record
+    test_every = settings.test_every if "test_every" in given else saved.test_every
+    return saved.but(epochs=epochs, test_every=test_every, **dict(settings.place(), out=where)), record
 
 
 def extended_epochs(saved, where, wanted, done):

@@ -93,6 +93,20 @@ def test_resume_with_more_epochs_trains_a_constant_rate_run_on(reference, tmp_pa
     assert read_run(run).epoch == 3
 
 
+def test_resume_keeps_the_runs_test_every_unless_told_otherwise(tmp_path):
+    first = tmp_path / "first"
+    assert cli(*TINY, "--epochs", "1", "--test-every", "3", "--out", first).returncode == 0
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    assert cli("--resume", first, "--epochs", "4", "--quiet").returncode == 0
+    out = cli("--resume", second, "--epochs", "3", "--test-every", "1", "--quiet")
+    assert out.returncode == 0, out.stderr
+    kept, changed = (json.loads((run / "metrics.json").read_text()) for run in (first, second))
+    assert [row["test_acc"] is None for row in kept["history"]] == [False, True, False, False]  # 3rd, last
+    assert kept["config"]["test_every"] == 3 and changed["config"]["test_every"] == 1
+    assert None not in [row["test_acc"] for row in changed["history"]]
+
+
 def test_resume_cannot_shorten_a_run_or_stretch_a_schedule(capsys, reference, tmp_path):
     assert "has already trained 2 epochs; ask for more than 2" in fails(capsys, "--resume", reference, "--epochs", "1")
     cycle = tmp_path / "cycle"

@@ -25,6 +25,10 @@ def test_presets_fill_defaults_and_flags_win():
     assert (fast.model, fast.flip, fast.tta, given) == ("fmnist_resnet8", True, False, {"tta"})
     quick, _ = train_mod.parse_args(["--preset", "quick"])
     assert (quick.resize, quick.batch_size, quick.epochs, quick.schedule) == (None, 128, 1, "onecycle")
+    long, _ = train_mod.parse_args(["--preset", "long"])  # how often to score travels with the preset
+    every, given = train_mod.parse_args(["--preset", "long", "--test-every", "1"])
+    assert (long.test_every, every.test_every, given) == (5, 1, {"test_every"})
+    assert every.command() == "python -m gluon_resnet.train --preset long --test-every 1"
 
 
 def test_every_setting_is_a_flag_and_settings_are_frozen():
@@ -127,23 +131,27 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     best, _ = train_mod.parse_args(["--preset", "best"])
     long, _ = train_mod.parse_args(["--preset", "long"])
     differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
-    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd"}
+    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd", "test_every"}
     assert (best.model, best.epochs, best.crop_pad, best.erase, best.wd) == ("fmnist_resnet9", 35, 1, 0.0, 2e-4)
     assert differs(long, best) == {"epochs"} and long.epochs == 70  # long is best trained longer
     assert fast.epochs < best.epochs < long.epochs
     # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
-    # weight decay 5e-4, then 2e-4) and the older long are still flags away and are written so
+    # weight decay 5e-4, then 2e-4) and the older long are still flags away and are written so; all of
+    # them scored the test set after every epoch (--test-every 1), as best and long did before 2026-12-06
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
-    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--crop-pad", "0", "--wd", "5e-4"])
+    old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--crop-pad", "0", "--wd", "5e-4",
+                                    "--test-every", "1"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
-    erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25"])
-    assert erasing.command() == "python -m gluon_resnet.train --preset best --crop-pad 0 --erase 0.25"
-    erase35, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--wd", "5e-4"])
+    erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--test-every", "1"])
+    assert erasing.command() == "python -m gluon_resnet.train --preset best --crop-pad 0 --erase 0.25 --test-every 1"
+    erase35, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--wd", "5e-4",
+                                       "--test-every", "1"])
     assert erase35.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --erase 0.25"
-    erase_long, _ = train_mod.parse_args(["--preset", "long", "--crop-pad", "0", "--erase", "0.25"])  # sessions 11-13
+    erase_long, _ = train_mod.parse_args(["--preset", "long", "--crop-pad", "0", "--erase", "0.25",
+                                          "--test-every", "1"])  # sessions 11-13
     assert erase_long.recipe() == erasing.but(epochs=70).recipe()
-    assert erase_long.command() == "python -m gluon_resnet.train --preset long --crop-pad 0 --erase 0.25"
+    assert erase_long.command() == "python -m gluon_resnet.train --preset long --crop-pad 0 --erase 0.25 --test-every 1"
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.crop_pad, levers.zero_init, levers.wd_bn_bias, given) == (
         0.5, 1, True, False, {"erase", "zero_init", "wd_bn_bias"})

@@ -2,7 +2,7 @@
 
 ``Settings`` holds every flag of ``python -m gluon_resnet.train``; each field carries its help text,
 and ``build_parser`` makes the command line from the fields. The *recipe* fields (what the network
-learns from, and how) are saved in the checkpoint and read back by ``--resume``; the others say
+learns from, how, and how it is scored) are saved in the checkpoint and read back by ``--resume``; the others say
 where the run happens and where it is kept. The presets are ``Settings`` too. In Python::
 
     from gluon_resnet.settings import PRESETS, Settings

@@ -329,6 +329,9 @@ class ArrayLoader:
     e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch. ``mix``
     (``gluon_resnet.augment.Mix``: CutMix or mixup) then mixes pairs of images, and y becomes
     float32 (B, classes), each row the shares of the labels of the image's mixed pixels.
+    ``early=(small_images, n)`` trains the first ``n`` epochs on ``small_images``, the same images
+    at a lower resolution, in the same order (progressive resizing: cheaper steps while training
+    is still coarse).
 
     Ours rather than ``gluon.data.DataLoader``: that one transforms and stacks one sample at a
     time in Python (``python -m gluon_resnet.bench`` measures the difference), and its order does not
@@ -336,12 +339,12 @@ class ArrayLoader:
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
-                 augment=None, mix=None):
-        if len(images) != len(labels):
+                 augment=None, mix=None, early=None):
+        if len(images) != len(labels) or (early is not None and len(early[0]) != len(images)):
             raise ValueError("images and labels differ in length")
         self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.augment, self.mix = augment, mix
+        self.augment, self.mix, self.early = augment, mix, early
         self.epoch = 0
 
     def __len__(self):
@@ -363,10 +366,15 @@ class ArrayLoader:
         """Make the next pass over the loader be epoch ``epoch`` (0-based), e.g. on resume."""
         self.epoch = epoch
 
-    def numpy_batch(self, take, rng=None):
+    def images_of(self, epoch):
+        """The images epoch ``epoch`` trains on: the small ones of ``early`` in its first epochs."""
+        return self.early[0] if self.early is not None and epoch < self.early[1] else self.images
+
+    def numpy_batch(self, take, rng=None, epoch=None):
         """One batch as numpy arrays: float32 images (B, C, H, W) in [0, 1] and int32 labels (with
-        ``mix``: float32 label shares, (B, classes))."""
-        images, labels = self.images[take], self.labels[take]
+        ``mix``: float32 label shares, (B, classes)); ``epoch`` picks the images (``images_of``)."""
+        images = (self.images if epoch is None else self.images_of(epoch))[take]
+        labels = self.labels[take]
         if self.augment and rng is not None:
             images = self.augment(images, rng)
         if self.mix and rng is not None:
@@ -377,7 +385,7 @@ class ArrayLoader:
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch, 1]) if (self.augment or self.mix) else None
         for take in self.batch_indices(self.epoch):
-            X, y = self.numpy_batch(np.sort(take), rng)
+            X, y = self.numpy_batch(np.sort(take), rng, self.epoch)
             yield mx.np.array(X), mx.np.array(y, dtype=y.dtype)
         self.epoch += 1
 
@@ -400,21 +408,24 @@ def balanced_split(data, n):
                       *balanced_subset(data.test_images, data.test_labels, n))
 
 
-def loaders(data, batch_size, seed=0, augment=None, mix=None):
-    """Train (shuffled by ``seed``, ``augment``-ed and ``mix``-ed) and test ``ArrayLoader``s of a data set's arrays."""
+def loaders(data, batch_size, seed=0, augment=None, mix=None, early=None):
+    """Train (shuffled by ``seed``, ``augment``-ed and ``mix``-ed; ``early``: see ``ArrayLoader``) and
+    test ``ArrayLoader``s of a data set's arrays."""
     return (ArrayLoader(data.train_images, data.train_labels, batch_size, shuffle=True, seed=seed,
-                        augment=augment, mix=mix),
+                        augment=augment, mix=mix, early=early),
             ArrayLoader(data.test_images, data.test_labels, batch_size))
 
 
 def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None,
-                            augment=None, mix=None):
+                            augment=None, mix=None, early=None):
     """Train and test batch iterables, as d2l's function of the same name returns.
 
     ``subset=N`` keeps N class-balanced training images and N test images, for quick runs;
     ``augment`` and ``mix`` (see ``ArrayLoader``) apply to the training batches only.
+    ``early=(size, n)``: the first ``n`` epochs train on the images resized to ``size`` x ``size``.
     """
     data = balanced_split(load_fashion_mnist(data_dir), subset)
+    small = (resize_images(data.train_images, early[0]), early[1]) if early else None
     data = data._replace(train_images=resize_images(data.train_images, resize),
                          test_images=resize_images(data.test_images, resize))
-    return loaders(data, batch_size, seed, augment, mix)
+    return loaders(data, batch_size, seed, augment, mix, small)

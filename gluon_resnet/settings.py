@@ -95,6 +95,12 @@ class Settings:
                               "--no-wd-bn-bias decays only the convolution and dense weights)")
     resize: Optional[int] = option(None, "resize the 28x28 images to SIZE x SIZE once (the lesson uses 96; "
                                    "default: keep 28)", type=number(int, "--resize", 8, 512))
+    small_size: Optional[int] = option(None, "progressive resizing: train the first --small-epochs epochs on the "
+                                       "images resized to SIZE x SIZE, whose steps cost less, and the rest (and "
+                                       "every test) at full size (default: off)",
+                                       type=number(int, "--small-size", 8, 512), metavar="SIZE")
+    small_epochs: int = option(0, "how many epochs train at --small-size (default: 0)",
+                               type=number(int, "--small-epochs", 0), metavar="N")
     subset: Optional[int] = option(None, "use only N class-balanced training images and N test images (quick "
                                    "experiments)", type=number(int, "--subset", 10), metavar="N")
     seed: Optional[int] = option(0, "seed for initialisation, data order and augmentation (default: 0)", type=int)
@@ -225,7 +231,20 @@ def parse_args(argv=None):
     settings = base.but(**{k: args[k] for k in given}, **place)
     if settings.cutmix and settings.mixup:
         raise UserError("--cutmix and --mixup are alternatives: give one of them")
+    check_small_size(settings)
     return settings, given
+
+
+def check_small_size(settings):
+    """Progressive resizing needs both flags, fewer small epochs than epochs, and a smaller size."""
+    size, small, n = settings.resize or 28, settings.small_size, settings.small_epochs
+    if (small is None) != (n == 0):
+        raise UserError("--small-size SIZE and --small-epochs N go together: give both (or neither)")
+    if small is not None and n >= settings.epochs:
+        raise UserError(f"--small-epochs {n} leaves none of the {settings.epochs} epochs at full size: "
+                        f"give fewer than {settings.epochs}")
+    if small is not None and small >= size:
+        raise UserError(f"--small-size {small} is not smaller than the {size}x{size} images: give less than {size}")
 
 
 # ---------------------------------------------------------------------------- the network

@@ -111,6 +111,29 @@ def test_d2l_style_loader_on_real_data():
     assert 0.0 <= float(X.min()) and float(X.max()) <= 1.0
 
 
+def test_early_epochs_train_on_the_small_images_in_the_same_order(fashion):
+    """Progressive resizing (--small-size): epochs before the switch yield the small copies of the very
+    images, labels and flips a full-size epoch would; later epochs the full-size images."""
+    from gluon_resnet.augment import Augment
+    images, labels = data.balanced_subset(fashion.train_images, fashion.train_labels, 60)
+    small = data.resize_images(images, 12)
+    loader = lambda early: data.ArrayLoader(images, labels, 25, shuffle=True, seed=3,  # noqa: E731
+                                            augment=Augment(flip=True), early=early)
+    staged, full = loader((small, 2)), loader(None)
+    for epoch in range(3):
+        staged.set_epoch(epoch), full.set_epoch(epoch)
+        for (Xs, ys), (Xf, yf) in zip(staged, full):
+            np.testing.assert_array_equal(ys.asnumpy(), yf.asnumpy())
+            if epoch < 2:
+                assert Xs.shape[2:] == (12, 12) and Xf.shape[2:] == (28, 28)
+                flipped = data.resize_images((Xf.asnumpy()[:, 0] * 255).round().astype(np.uint8), 12)
+                assert np.abs(Xs.asnumpy()[:, 0] * 255 - flipped).max() <= 1  # the same image, mirrored alike
+            else:
+                np.testing.assert_array_equal(Xs.asnumpy(), Xf.asnumpy())
+    with pytest.raises(ValueError):
+        data.ArrayLoader(images, labels, 25, early=(small[:-1], 1))
+
+
 def test_balanced_subset_takes_every_class_evenly(fashion):
     images, labels = data.balanced_subset(fashion.test_images, fashion.test_labels, 100)
     assert len(labels) == 100 and np.bincount(labels).tolist() == [10] * 10

@@ -71,6 +71,11 @@ def test_help_explains_the_flags(run_cli):
     (["--sam", "-0.05"], "--sam must be >= 0"),
     (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
     (["--test-every", "0"], "--test-every must be >= 1"),
+    (["--small-size", "20"], "--small-size SIZE and --small-epochs N go together"),
+    (["--small-epochs", "3"], "--small-size SIZE and --small-epochs N go together"),
+    (["--small-size", "28", "--small-epochs", "3"], "--small-size 28 is not smaller than the 28x28 images"),
+    (["--resize", "16", "--small-size", "20", "--small-epochs", "3"], "is not smaller than the 16x16 images"),
+    (["--epochs", "5", "--small-size", "20", "--small-epochs", "5"], "leaves none of the 5 epochs at full size"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
 ])
@@ -155,6 +160,19 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.crop_pad, levers.zero_init, levers.wd_bn_bias, given) == (
         0.5, 1, True, False, {"erase", "zero_init", "wd_bn_bias"})
+
+
+def test_small_size_reaches_the_training_batches_only():
+    from gluon_resnet import distributed
+    settings, _ = train_mod.parse_args(["--subset", "100", "--batch-size", "50", "--epochs", "3",
+                                        "--small-size", "14", "--small-epochs", "1"])
+    train_iter, test_iter = train_mod.load_data(settings, distributed.connect("device"))
+    sizes = []
+    for epoch in range(3):
+        train_iter.set_epoch(epoch)
+        sizes.append(next(iter(train_iter))[0].shape[2:])
+    assert sizes == [(14, 14), (28, 28), (28, 28)]
+    assert next(iter(test_iter))[0].shape[2:] == (28, 28)  # every test at full size
 
 
 def test_zero_init_on_a_model_without_such_blocks_is_a_one_line_error(capsys, tmp_path):

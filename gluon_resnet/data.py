@@ -340,8 +340,10 @@ class ArrayLoader:
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
                  augment=None, mix=None, early=None):
-        if len(images) != len(labels) or (early is not None and len(early[0]) != len(images)):
+        if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
+        if early is not None and len(early[0]) != len(images):
+            raise ValueError("early's small images are not as many as the images")
         self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.augment, self.mix, self.early = augment, mix, early

@@ -2,8 +2,8 @@
 
 ``Settings`` holds every flag of ``python -m gluon_resnet.train``; each field carries its help text,
 and ``build_parser`` makes the command line from the fields. The *recipe* fields (what the network
-learns from, how, and how it is scored) are saved in the checkpoint and read back by ``--resume``; the others say
-where the run happens and where it is kept. The presets are ``Settings`` too. In Python::
+learns from, how, and how it is scored) are saved in the checkpoint and read back by ``--resume``;
+the others say where the run happens and where it is kept. The presets are ``Settings`` too. In Python::
 
     from gluon_resnet.settings import PRESETS, Settings
     train(net, train_iter, test_iter, Settings(epochs=3, lr=0.1, momentum=0.9), ctx)

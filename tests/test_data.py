@@ -130,7 +130,7 @@ def test_early_epochs_train_on_the_small_images_in_the_same_order(fashion):
                 assert np.abs(Xs.asnumpy()[:, 0] * 255 - flipped).max() <= 1  # the same image, mirrored alike
             else:
                 np.testing.assert_array_equal(Xs.asnumpy(), Xf.asnumpy())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="small images"):
         data.ArrayLoader(images, labels, 25, early=(small[:-1], 1))
 
 

@@ -331,7 +331,9 @@ class ArrayLoader:
     float32 (B, classes), each row the shares of the labels of the image's mixed pixels.
     ``early=(small_images, n)`` trains the first ``n`` epochs on ``small_images``, the same images
     at a lower resolution, in the same order (progressive resizing: cheaper steps while training
-    is still coarse).
+    is still coarse). ``finish=(augment, epoch)`` trains from (0-based) ``epoch`` on with that
+    ``augment`` instead (e.g. mirror images only) and no ``mix``: a clean finish on images like
+    the test images.
 
     Ours rather than ``gluon.data.DataLoader``: that one transforms and stacks one sample at a
     time in Python (``python -m gluon_resnet.bench`` measures the difference), and its order does not
@@ -339,14 +341,14 @@ class ArrayLoader:
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
-                 augment=None, mix=None, early=None):
+                 augment=None, mix=None, early=None, finish=None):
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         if early is not None and len(early[0]) != len(images):
             raise ValueError("early's small images are not as many as the images")
         self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.augment, self.mix, self.early = augment, mix, early
+        self.augment, self.mix, self.early, self.finish = augment, mix, early, finish
         self.epoch = 0
 
     def __len__(self):
@@ -372,15 +374,23 @@ class ArrayLoader:
         """The images epoch ``epoch`` trains on: the small ones of ``early`` in its first epochs."""
         return self.early[0] if self.early is not None and epoch < self.early[1] else self.images
 
+    def transforms_of(self, epoch):
+        """``(augment, mix)`` of epoch ``epoch``: ``finish``'s augment and no mix in its last epochs."""
+        if self.finish is not None and epoch is not None and epoch >= self.finish[1]:
+            return self.finish[0], None
+        return self.augment, self.mix
+
     def numpy_batch(self, take, rng=None, epoch=None):
         """One batch as numpy arrays: float32 images (B, C, H, W) in [0, 1] and int32 labels (with
-        ``mix``: float32 label shares, (B, classes)); ``epoch`` picks the images (``images_of``)."""
+        ``mix``: float32 label shares, (B, classes)); ``epoch`` picks the images (``images_of``)
+        and their augmentation (``transforms_of``)."""
         images = (self.images if epoch is None else self.images_of(epoch))[take]
         labels = self.labels[take]
-        if self.augment and rng is not None:
-            images = self.augment(images, rng)
-        if self.mix and rng is not None:
-            images, labels = self.mix(images, labels, rng)
+        augment, mix = self.transforms_of(epoch)
+        if augment and rng is not None:
+            images = augment(images, rng)
+        if mix and rng is not None:
+            images, labels = mix(images, labels, rng)
         images = images[:, None] if images.ndim == 3 else images
         return to_unit_floats(images), labels
 
@@ -410,24 +420,25 @@ def balanced_split(data, n):
                       *balanced_subset(data.test_images, data.test_labels, n))
 
 
-def loaders(data, batch_size, seed=0, augment=None, mix=None, early=None):
-    """Train (shuffled by ``seed``, ``augment``-ed and ``mix``-ed; ``early``: see ``ArrayLoader``) and
-    test ``ArrayLoader``s of a data set's arrays."""
+def loaders(data, batch_size, seed=0, augment=None, mix=None, early=None, finish=None):
+    """Train (shuffled by ``seed``, ``augment``-ed and ``mix``-ed; ``early``, ``finish``: see
+    ``ArrayLoader``) and test ``ArrayLoader``s of a data set's arrays."""
     return (ArrayLoader(data.train_images, data.train_labels, batch_size, shuffle=True, seed=seed,
-                        augment=augment, mix=mix, early=early),
+                        augment=augment, mix=mix, early=early, finish=finish),
             ArrayLoader(data.test_images, data.test_labels, batch_size))
 
 
 def load_data_fashion_mnist(batch_size, resize=None, data_dir=None, seed=0, subset=None,
-                            augment=None, mix=None, early=None):
+                            augment=None, mix=None, early=None, finish=None):
     """Train and test batch iterables, as d2l's function of the same name returns.
 
     ``subset=N`` keeps N class-balanced training images and N test images, for quick runs;
     ``augment`` and ``mix`` (see ``ArrayLoader``) apply to the training batches only.
-    ``early=(size, n)``: the first ``n`` epochs train on the images resized to ``size`` x ``size``.
+    ``early=(size, n)``: the first ``n`` epochs train on the images resized to ``size`` x ``size``;
+    ``finish=(augment, epoch)``: from ``epoch`` on, that augment replaces ``augment`` and ``mix``.
     """
     data = balanced_split(load_fashion_mnist(data_dir), subset)
     small = (resize_images(data.train_images, early[0]), early[1]) if early else None
     data = data._replace(train_images=resize_images(data.train_images, resize),
                          test_images=resize_images(data.test_images, resize))
-    return loaders(data, batch_size, seed, augment, mix, small)
+    return loaders(data, batch_size, seed, augment, mix, small, finish)

@@ -101,6 +101,9 @@ class Settings:
                                        type=number(int, "--small-size", 8, 512), metavar="SIZE")
     small_epochs: int = option(0, "how many epochs train at --small-size (default: 0)",
                                type=number(int, "--small-epochs", 0), metavar="N")
+    clean_epochs: int = option(0, "train the last N epochs without --crop-pad, --erase, --cutmix and --mixup, "
+                               "on images like the test images (mirror images stay with --flip; default: 0)",
+                               type=number(int, "--clean-epochs", 0), metavar="N")
     subset: Optional[int] = option(None, "use only N class-balanced training images and N test images (quick "
                                    "experiments)", type=number(int, "--subset", 10), metavar="N")
     seed: Optional[int] = option(0, "seed for initialisation, data order and augmentation (default: 0)", type=int)
@@ -233,6 +236,7 @@ def parse_args(argv=None):
     if settings.cutmix and settings.mixup:
         raise UserError("--cutmix and --mixup are alternatives: give one of them")
     check_small_size(settings)
+    check_clean_epochs(settings)
     return settings, given
 
 
@@ -246,6 +250,17 @@ def check_small_size(settings):
                         f"give fewer than {settings.epochs}")
     if small is not None and small >= size:
         raise UserError(f"--small-size {small} is not smaller than the {size}x{size} images: give less than {size}")
+
+
+def check_clean_epochs(settings):
+    """A clean finish needs augmentation to leave out and fewer clean epochs than epochs."""
+    n = settings.clean_epochs
+    if n and not (settings.crop_pad or settings.erase or settings.cutmix or settings.mixup):
+        raise UserError(f"--clean-epochs {n} has nothing to leave out: it drops --crop-pad, --erase, --cutmix "
+                        f"and --mixup, and this run has none of them")
+    if n >= settings.epochs and n:
+        raise UserError(f"--clean-epochs {n} leaves none of the {settings.epochs} epochs augmented: "
+                        f"give fewer than {settings.epochs}")
 
 
 # ---------------------------------------------------------------------------- the network

@@ -31,7 +31,9 @@ def load_data(settings, cluster):
     train_iter, test_iter = load_data_fashion_mnist(
         settings.batch_size, settings.resize, settings.data_dir, seed=settings.seed, subset=settings.subset,
         augment=Augment(settings.crop_pad, settings.flip, settings.erase) or None, mix=mix(settings),
-        early=(settings.small_size, settings.small_epochs) if settings.small_size else None)
+        early=(settings.small_size, settings.small_epochs) if settings.small_size else None,
+        finish=(Augment(flip=settings.flip) or None, settings.epochs - settings.clean_epochs)
+        if settings.clean_epochs else None)
     return distributed.shard(train_iter, cluster), test_iter
 
 

@@ -134,6 +134,30 @@ def test_early_epochs_train_on_the_small_images_in_the_same_order(fashion):
         data.ArrayLoader(images, labels, 25, early=(small[:-1], 1))
 
 
+def test_a_clean_finish_drops_the_crops_and_the_mixing_in_the_last_epochs(fashion):
+    """--clean-epochs: the epochs before the finish are the augmented ones, batch for batch; the
+    finish yields each image as it is or mirrored, with whole labels, in the same order."""
+    from gluon_resnet.augment import Augment, Mix
+    images, labels = data.balanced_subset(fashion.train_images, fashion.train_labels, 60)
+    loader = lambda finish: data.ArrayLoader(images, labels, 20, shuffle=True, seed=5,  # noqa: E731
+                                             augment=Augment(pad=1, flip=True), mix=Mix("mixup", 1.0),
+                                             finish=finish)
+    clean, mixed = loader((Augment(flip=True), 2)), loader(None)
+    for epoch in range(3):
+        clean.set_epoch(epoch), mixed.set_epoch(epoch)
+        for take, (Xc, yc), (Xm, ym) in zip(clean.batch_indices(epoch), clean, mixed):
+            if epoch < 2:
+                np.testing.assert_array_equal(Xc.asnumpy(), Xm.asnumpy())
+                np.testing.assert_array_equal(yc.asnumpy(), ym.asnumpy())
+                continue
+            raw = data.to_unit_floats(images[np.sort(take)])
+            got = Xc.asnumpy()[:, 0]
+            as_is, mirrored = (got == raw).all(axis=(1, 2)), (got == raw[..., ::-1]).all(axis=(1, 2))
+            assert (as_is | mirrored).all() and as_is.any() and mirrored.any()
+            assert yc.asnumpy().tolist() == labels[np.sort(take)].tolist()  # whole labels, not shares
+            assert not np.array_equal(got, Xm.asnumpy()[:, 0])  # the augmented epoch would differ
+
+
 def test_balanced_subset_takes_every_class_evenly(fashion):
     images, labels = data.balanced_subset(fashion.test_images, fashion.test_labels, 100)
     assert len(labels) == 100 and np.bincount(labels).tolist() == [10] * 10

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import mxnet as mx
+import numpy as np
 
 from gluon_resnet import train as train_mod
 from gluon_resnet.runtime import usable_cpus
@@ -76,6 +77,9 @@ def test_help_explains_the_flags(run_cli):
     (["--small-size", "28", "--small-epochs", "3"], "--small-size 28 is not smaller than the 28x28 images"),
     (["--resize", "16", "--small-size", "20", "--small-epochs", "3"], "is not smaller than the 16x16 images"),
     (["--epochs", "5", "--small-size", "20", "--small-epochs", "5"], "leaves none of the 5 epochs at full size"),
+    (["--preset", "fast", "--clean-epochs", "2"], "--clean-epochs 2 has nothing to leave out"),
+    (["--preset", "best", "--clean-epochs", "35"], "leaves none of the 35 epochs augmented"),
+    (["--clean-epochs", "-1"], "--clean-epochs must be >= 0"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
 ])
@@ -173,6 +177,23 @@ def test_small_size_reaches_the_training_batches_only():
         sizes.append(next(iter(train_iter))[0].shape[2:])
     assert sizes == [(14, 14), (28, 28), (28, 28)]
     assert next(iter(test_iter))[0].shape[2:] == (28, 28)  # every test at full size
+
+
+def test_clean_epochs_reach_the_training_batches_only():
+    """``--preset best --clean-epochs 1``: the last epoch trains on uncropped images (each as it is
+    or mirrored); the epochs before it on shifted crops."""
+    from gluon_resnet import distributed
+    settings, _ = train_mod.parse_args(["--preset", "best", "--subset", "100", "--batch-size", "100",
+                                        "--epochs", "3", "--clean-epochs", "1"])
+    train_iter, _ = train_mod.load_data(settings, distributed.connect("device"))
+    from gluon_resnet.data import to_unit_floats
+    raw = to_unit_floats(train_iter.images[np.sort(train_iter.batch_indices(0)[0])])  # one batch: all 100
+    uncropped = []
+    for epoch in range(3):
+        train_iter.set_epoch(epoch)
+        got = next(iter(train_iter))[0].asnumpy()[:, 0]
+        uncropped.append(bool(((got == raw).all(axis=(1, 2)) | (got == raw[..., ::-1]).all(axis=(1, 2))).all()))
+    assert uncropped == [False, False, True]
 
 
 def test_zero_init_on_a_model_without_such_blocks_is_a_one_line_error(capsys, tmp_path):

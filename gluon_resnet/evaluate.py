@@ -38,19 +38,19 @@ def per_class_accuracy(matrix):
     return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
 
 
-def class_probabilities(net, data_iter, ctx, tta=False, shifts=0):
+def class_probabilities(net, data_iter, ctx, tta=False, shifts=0, copies=2):
     """True labels (int64) and class probabilities (float32, one row per image) over ``data_iter``.
 
     The probabilities are the softmax of the mean of the views' scores (``loop.scores``: the image,
-    its mirror image with ``tta``, shifted copies with ``shifts``), so that runs scored with
+    its mirror image with ``tta``, ``copies`` shifted copies with ``shifts``), so that runs scored with
     different views weigh alike in an ensemble; the most probable class is ``predict``'s label."""
     from mxnet import npx
 
-    views = (1 + 2 * (shifts > 0)) * (2 if tta else 1)
+    views = (1 + copies * (shifts > 0)) * (2 if tta else 1)
     ctx = as_ctx_list(ctx)[0]
     labels, probs = [], []
     for X, y in data_iter:
-        probs.append(npx.softmax(scores(net, X.as_in_ctx(ctx), tta, shifts) / views).asnumpy())
+        probs.append(npx.softmax(scores(net, X.as_in_ctx(ctx), tta, shifts, copies) / views).asnumpy())
         labels.append(y.asnumpy())
     return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
 
@@ -63,7 +63,8 @@ def run_probabilities(directory, batch_size=500, data_dir=None, device="auto"):
     data = load_fashion_mnist(data_dir)
     images, labels = balanced_subset(data.test_images, data.test_labels, trained.subset)
     loader = ArrayLoader(resize_images(images, trained.resize), labels, batch_size)
-    return class_probabilities(record.load_net(ctx), loader, ctx, trained.tta, trained.tta_shifts)
+    return class_probabilities(record.load_net(ctx), loader, ctx, trained.tta, trained.tta_shifts,
+                               trained.tta_copies)
 
 
 def ensemble_labels(probabilities):
@@ -122,8 +123,11 @@ def build_parser():
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="add the scores of each test image's mirror image (default: as the run was trained)")
     p.add_argument("--tta-shifts", type=number(int, "--tta-shifts", 0, 4), metavar="S",
-                   help="also add the scores of copies moved S pixels down-right and up-left "
-                        "(default: as the run's last epoch scored them)")
+                   help="also add the scores of copies moved S pixels (default: as the run's last epoch "
+                        "scored them)")
+    p.add_argument("--tta-copies", type=int, choices=(2, 4, 8), metavar="N",
+                   help="how many shifted copies: 2 (down-right and up-left), 4 (up, down, left, right) or 8 "
+                        "(every neighbouring place) (default: as the run's last epoch scored them)")
     p.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files (default: as train)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: the first GPU MXNet sees, else the CPU (default: %(default)s)")
@@ -131,12 +135,14 @@ def build_parser():
 
 
 def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_images=16, export=False,
-                 tta=None, device="auto", onnx=False, cam=False, cam_layer=None, tta_shifts=None):
+                 tta=None, device="auto", onnx=False, cam=False, cam_layer=None, tta_shifts=None,
+                 tta_copies=None):
     """Reload ``directory``'s model, measure it on the test set and write its figures; return a dict.
 
-    ``tta=None`` and ``tta_shifts=None`` score the test set the way the run did (its ``--tta`` and
-    ``--tta-shifts``; the checkpoint holds the raw weights, also of an ``--ema`` run); ``device`` is
-    chosen as ``train --device`` chooses (``runtime.devices``), and the first one is used."""
+    ``tta=None``, ``tta_shifts=None`` and ``tta_copies=None`` score the test set the way the run did
+    (its ``--tta``, ``--tta-shifts`` and ``--tta-copies``; the checkpoint holds the raw weights, also
+    of an ``--ema`` run); ``device`` is chosen as ``train --device`` chooses (``runtime.devices``), and
+    the first one is used."""
     ctx = devices(device)[0]
     record = read_run(directory)
     net, trained = record.load_net(ctx), record.settings
@@ -148,7 +154,11 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
     images = resize_images(images, trained.resize)
     tta = trained.tta if tta is None else tta
     shifts = trained.tta_shifts if tta_shifts is None else tta_shifts
-    y_true, probs = class_probabilities(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts)
+    copies = trained.tta_copies if tta_copies is None else tta_copies
+    if tta_copies is not None and not shifts:
+        raise UserError(f"--tta-copies {tta_copies} scores shifted copies: give --tta-shifts S as well "
+                        f"({directory} was not scored with any)")
+    y_true, probs = class_probabilities(net, ArrayLoader(images, labels, batch_size), ctx, tta, shifts, copies)
     y_pred = probs.argmax(axis=1)
     matrix = confusion_matrix(y_true, y_pred)
     save_figure(plot_confusion(matrix, TEXT_LABELS, title=f"{trained.model}, epoch {record.epoch}"),
@@ -158,7 +168,8 @@ def evaluate_run(directory, batch_size=500, subset=None, data_dir=None, num_imag
                 Path(directory) / "predictions.png")
     result = {"epoch": record.epoch, "test_acc": float((y_true == y_pred).mean()),
               "per_class": dict(zip(TEXT_LABELS, per_class_accuracy(matrix).tolist())), "count": len(y_true),
-              "tta": tta, "tta_shifts": shifts, "labels": y_true, "probabilities": probs}
+              "tta": tta, "tta_shifts": shifts, "tta_copies": copies if shifts else 0, "labels": y_true,
+              "probabilities": probs}
     if export:
         from .onnx_export import export_model
         result["exported"] = export_model(net, Path(directory) / "model", (1, 1) + images.shape[1:])
@@ -193,7 +204,7 @@ def evaluate_ensemble(directories, **options):
 def _report(run, result, per_class):
     """Print one run's result: accuracy line, per-class accuracies if asked, ONNX check, files written."""
     views = (["mirror images"] if result["tta"] else []) + \
-        ([f"copies shifted by {result['tta_shifts']} px"] if result["tta_shifts"] else [])
+        ([f"{result['tta_copies']} copies shifted by {result['tta_shifts']} px"] if result["tta_shifts"] else [])
     how = f" (test-time augmentation: {' and '.join(views)})" if views else ""
     print(f"{run}: epoch {result['epoch']}, test acc {result['test_acc']:.4f} "
           f"on {result['count']} test images{how}")
@@ -215,7 +226,7 @@ def main(argv=None):
     options = dict(batch_size=args.batch_size, subset=args.subset, data_dir=args.data_dir,
                    num_images=args.num_images, export=args.export, tta=args.tta, device=args.device,
                    onnx=args.onnx, cam=args.cam or bool(args.cam_layer), cam_layer=args.cam_layer,
-                   tta_shifts=args.tta_shifts)
+                   tta_shifts=args.tta_shifts, tta_copies=args.tta_copies)
     if len(args.runs) == 1:
         _report(args.runs[0], evaluate_run(args.runs[0], **options), per_class=True)
         return 0

@@ -139,25 +139,35 @@ def split(X, y, ctxs):
             gluon.utils.split_and_load(y, ctxs, even_split=False))
 
 
-def scores(net, X, tta=False, shifts=0):
+# The shifted copies ``scores`` adds, as (down, right) moves of the content: 2 = the diagonal pair
+# (the first version, still the default), 4 = the four neighbours across an edge, 8 = all eight.
+SHIFT_COPIES = {2: ((1, 1), (-1, -1)), 4: ((1, 0), (-1, 0), (0, 1), (0, -1)),
+                8: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)}
+
+
+def scores(net, X, tta=False, shifts=0, copies=2):
     """The class scores (logits) of batch ``X``; with ``tta`` (test-time augmentation), the sum of
     the scores of each image and of its mirror image, which the flip-trained nets get right more often.
-    ``shifts=s`` adds the scores of copies moved ``s`` pixels down-right and up-left (zero-filled,
-    like the background), as crop-trained nets have seen; with ``tta`` each copy is mirrored too.
+    ``shifts=s`` adds the scores of copies moved ``s`` pixels (zero-filled, like the background), as
+    crop-trained nets have seen: ``copies=2`` down-right and up-left, 4 up, down, left and right, 8
+    every neighbouring place (``SHIFT_COPIES``); with ``tta`` each copy is mirrored too.
 
     >>> net = lambda X: X.reshape(len(X), -1)
     >>> X = np.array([[[[1., 2.]]]])
     >>> scores(net, X).tolist(), scores(net, X, tta=True).tolist()
     ([[1.0, 2.0]], [[3.0, 3.0]])
-    >>> total = lambda X: X.sum(axis=(2, 3))  # each shifted copy loses a row and a column: 9 + 4 + 4
+    >>> total = lambda X: X.sum(axis=(2, 3))  # a diagonal copy loses a row and a column: 9 + 4 + 4
     >>> scores(total, np.ones((1, 1, 3, 3)), shifts=1).tolist()
     [[17.0]]
+    >>> scores(total, np.ones((1, 1, 3, 3)), shifts=1, copies=4).tolist()  # each loses one row or column: 9 + 4 * 6
+    [[33.0]]
     """
     views = [X]
     if shifts:
         h, w = X.shape[2:]
         padded = np.pad(X, ((0, 0), (0, 0), (shifts, shifts), (shifts, shifts)))
-        views += [padded[:, :, :h, :w], padded[:, :, 2 * shifts:, 2 * shifts:]]
+        views += [padded[:, :, shifts * (1 - dy):shifts * (1 - dy) + h, shifts * (1 - dx):shifts * (1 - dx) + w]
+                  for dy, dx in SHIFT_COPIES[copies]]
     if tta:
         views += [np.flip(view, axis=3) for view in views]
     out = net(views[0])
@@ -166,32 +176,32 @@ def scores(net, X, tta=False, shifts=0):
     return out
 
 
-def predicted(net, data_iter, ctx, tta=False, shifts=0):
+def predicted(net, data_iter, ctx, tta=False, shifts=0, copies=2):
     """Per batch of ``data_iter``: (true labels, predicted labels), both on the first device of ``ctx``.
 
     The one evaluation loop: ``accuracy_sums`` counts its hits, ``predict`` keeps its labels."""
     ctx = as_ctx_list(ctx)[0]
     for X, y in data_iter:
         X, y = X.as_in_ctx(ctx), y.as_in_ctx(ctx)
-        yield y, scores(net, X, tta, shifts).argmax(axis=1).astype(y.dtype)
+        yield y, scores(net, X, tta, shifts, copies).argmax(axis=1).astype(y.dtype)
 
 
-def accuracy_sums(net, data_iter, ctx, tta=False, shifts=0):
+def accuracy_sums(net, data_iter, ctx, tta=False, shifts=0, copies=2):
     """(number correct, number seen) of ``net`` over ``data_iter``, evaluated on the first device.
 
     Counted here because ``mx.metric.Accuracy`` (MXNet 1.9) takes only legacy NDArrays, not the
     ``mx.np`` arrays this package uses."""
     correct, seen = 0.0, 0
-    for y, y_hat in predicted(net, data_iter, ctx, tta, shifts):
+    for y, y_hat in predicted(net, data_iter, ctx, tta, shifts, copies):
         correct += float((y_hat == y).sum())
         seen += y.size
     return correct, seen
 
 
-def predict(net, data_iter, ctx, tta=False, shifts=0):
-    """True and predicted labels over ``data_iter`` as two int64 numpy arrays (``tta``, ``shifts``:
-    see ``scores``), for a confusion matrix or a grid of labelled images."""
-    pairs = [(y.asnumpy(), y_hat.asnumpy()) for y, y_hat in predicted(net, data_iter, ctx, tta, shifts)]
+def predict(net, data_iter, ctx, tta=False, shifts=0, copies=2):
+    """True and predicted labels over ``data_iter`` as two int64 numpy arrays (``tta``, ``shifts``,
+    ``copies``: see ``scores``), for a confusion matrix or a grid of labelled images."""
+    pairs = [(y.asnumpy(), y_hat.asnumpy()) for y, y_hat in predicted(net, data_iter, ctx, tta, shifts, copies)]
     return tuple(numpy.concatenate(column).astype(numpy.int64) for column in zip(*pairs))
 
 
@@ -268,8 +278,8 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
     ``ctx`` is a device or a list of them (each batch is split across the list). The loop reads
     the recipe fields of ``settings`` and ``loss_guard`` (see ``LossGuard``) and ``quiet`` (progress
     bars, shown only on a terminal); ``imperative`` runs the net without hybridizing it. ``tta``
-    scores the test set with mirror images (see ``scores``); ``tta_shifts`` adds shifted copies in
-    the last epoch's scoring only; ``test_every`` = N scores the test set after every N-th epoch and
+    scores the test set with mirror images (see ``scores``); ``tta_shifts`` adds shifted copies
+    (``tta_copies`` of them) in the last epoch's scoring only; ``test_every`` = N scores the test set after every N-th epoch and
     the last only (the other rows get ``test_acc`` None). With ``ema`` the test set scores a moving
     average of the weights (``ema.WeightAverage``); the raw ones go on training and are what
     ``hooks.save`` keeps. With ``hooks.resume`` training goes on after its last epoch and the returned
@@ -299,7 +309,7 @@ def train(net, train_iter, test_iter, settings, ctx, *, log=print, on_epoch=None
         scored = last or (epoch + 1) % settings.test_every == 0
         row = run_epoch(net, trainer, train_iter, test_iter if scored else None, ctxs, epoch, epochs,
                         settings.label_smoothing, progress, settings.tta, hooks.should_stop, guard, ema,
-                        settings.tta_shifts if last else 0, sam)
+                        (settings.tta_shifts, settings.tta_copies) if last else (0, 2), sam)
         row["lr"] = sched((epoch + 1) * steps) if sched else settings.lr  # the rate of the epoch's last step
         guard.epoch_done(row)
         history.append(row)
@@ -319,9 +329,9 @@ def format_acc(acc):
 
 
 def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, label_smoothing=0.0,
-              progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=0, sam=None):
+              progress=False, tta=False, should_stop=None, guard=None, ema=None, shifts=(0, 2), sam=None):
     """Train one epoch, then measure test accuracy (of the averaged weights, given ``ema``; None
-    without ``test_iter``); the row ``train()`` returns for it."""
+    without ``test_iter``; ``shifts``: ``scores``'s ``(shifts, copies)``); the row ``train()`` returns for it."""
     bar = tqdm(total=len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}", unit="batch",
                leave=False, file=sys.stderr, disable=not progress)
     begin = time.perf_counter()
@@ -334,7 +344,7 @@ def run_epoch(net, trainer, train_iter, test_iter, ctxs, epoch, num_epochs, labe
     test_acc = None
     if test_iter is not None:
         with ema.applied() if ema else contextlib.nullcontext():
-            test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta, shifts)
+            test_correct, test_seen = accuracy_sums(net, test_iter, ctxs, tta, *shifts)
         test_acc = test_correct / test_seen
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "test_acc": test_acc, "examples_per_sec": seen / train_seconds,

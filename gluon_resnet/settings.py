@@ -73,9 +73,12 @@ class Settings:
     mixup: float = option(0.0, "augment: mixup, blend a share P of each batch with other training images, "
                           "pixels and labels in the same random proportion; an alternative to --cutmix "
                           "(default: 0 = off)", type=number(float, "--mixup", 0, 1), metavar="P")
-    tta_shifts: int = option(0, "test-time augmentation: also score copies moved S pixels down-right and "
-                             "up-left (mirrored too with --tta), in the last epoch only (default: 0 = off)",
+    tta_shifts: int = option(0, "test-time augmentation: also score copies moved S pixels (--tta-copies of them, "
+                             "mirrored too with --tta), in the last epoch only (default: 0 = off)",
                              type=number(int, "--tta-shifts", 0, 4), metavar="S")
+    tta_copies: int = option(2, "how many shifted copies --tta-shifts scores: 2 (down-right and up-left), 4 (up, "
+                             "down, left, right) or 8 (every neighbouring place) (default: 2)",
+                             type=int, choices=(2, 4, 8), metavar="N")
     test_every: int = option(1, "score the test set after every N-th epoch and after the last; the rows of the "
                              "others have no test accuracy, and the weights are the same either way (scoring 10,000 "
                              "test images, twice with --tta, took about 9%% of each fmnist_resnet9 epoch on 2 Zen 3 "
@@ -161,7 +164,8 @@ class Settings:
         'python -m gluon_resnet.train --epochs 2 --flip'
         """
         def flags(base):
-            return [_flag_text(k, getattr(self, k)) for k in RECIPE if getattr(self, k) != getattr(base, k)]
+            return [_flag_text(k, getattr(self, k)) for k in RECIPE if getattr(self, k) != getattr(base, k)
+                    and not (k == "tta_copies" and not self.tta_shifts)]  # no copies to count without shifts
 
         choices = [[f"--preset {name}"] + flags(preset) for name, preset in PRESETS.items()]
         return " ".join(["python -m gluon_resnet.train", *min(choices + [flags(Settings())], key=len)])
@@ -199,8 +203,11 @@ PRESETS = {
 # --preset fast --model fmnist_resnet9 --epochs 21; the earlier longs: the same flags on --preset long.
 # It scores the test set after every 5th epoch only: the weights are the same, and scoring each epoch
 # cost about 9 % of the minutes (docs/frontier.md, The levers on the Zen 3), enough to take the
-# Zen 5's 10.1 minutes past ten.
-PRESETS["best"] = PRESETS["fast"].but(model="fmnist_resnet9", epochs=35, crop_pad=1, wd=2e-4, test_every=5)
+# Zen 5's 10.1 minutes past ten. Its last scoring adds four copies moved one pixel up, down, left and
+# right (mirrored too): +0.11 on four 35-epoch nets and +0.16 on three 70-epoch ones on the Zen 3, every
+# net ahead, where the diagonal pair (--tta-copies 2) gave +0.03 and +0.11 (docs/frontier.md).
+PRESETS["best"] = PRESETS["fast"].but(model="fmnist_resnet9", epochs=35, crop_pad=1, wd=2e-4, test_every=5,
+                                      tta_shifts=1, tta_copies=4)
 # long is best trained twice as long: crops pay more there (+0.29 over erasing, five seeds, every one ahead).
 PRESETS["long"] = PRESETS["best"].but(epochs=70)
 
@@ -237,6 +244,10 @@ def parse_args(argv=None):
         raise UserError("--cutmix and --mixup are alternatives: give one of them")
     check_small_size(settings)
     check_clean_epochs(settings)
+    if not settings.tta_shifts:  # copies of nothing: refused when asked for, else kept at the default
+        if "tta_copies" in given and settings.tta_copies != 2:
+            raise UserError(f"--tta-copies {settings.tta_copies} scores shifted copies: give --tta-shifts S as well")
+        settings = settings.but(tta_copies=2)
     return settings, given
 
 

@@ -95,7 +95,7 @@ def test_a_checkpoint_from_before_settings_were_one_object_still_loads(tmp_path)
     with zipfile.ZipFile(path) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     meta = json.loads(members["meta.json"])
-    for newer in ("erase", "ema", "tta_shifts", "zero_init", "wd_bn_bias"):
+    for newer in ("erase", "ema", "tta_shifts", "tta_copies", "zero_init", "wd_bn_bias", "clean_epochs"):
         del meta["config"][newer]
     meta["config"]["num_classes"] = 10  # an unknown key is dropped, not fatal
     with zipfile.ZipFile(path, "w") as zf:

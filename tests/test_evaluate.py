@@ -81,6 +81,19 @@ def test_shifted_copies_are_scored_when_asked_and_as_the_run_did_otherwise(run_d
     assert result["test_acc"] == pytest.approx((total.argmax(axis=1) == labels).mean())
 
 
+def test_four_shifted_copies_are_the_moves_up_down_left_and_right(run_dir):
+    result = evaluate.evaluate_run(run_dir, subset=100, tta=False, tta_shifts=1, tta_copies=4)
+    net = load_model(run_dir)
+    data = load_fashion_mnist()
+    images, labels = balanced_subset(data.test_images, data.test_labels, 100)
+    X, _ = ArrayLoader(resize_images(images, 16), labels, 100).numpy_batch(np.arange(100))
+    padded = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    views = [X, padded[..., :16, 1:17], padded[..., 2:, 1:17], padded[..., 1:17, :16], padded[..., 1:17, 2:]]
+    total = sum(net(mx.np.array(v.copy())).asnumpy() for v in views)
+    assert (result["tta_shifts"], result["tta_copies"]) == (1, 4)
+    assert result["test_acc"] == pytest.approx((total.argmax(axis=1) == labels).mean())
+
+
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval") / "seed1"
@@ -115,4 +128,14 @@ def test_a_bad_folder_among_several_stops_before_any_figure(run_dir, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(run_dir), str(tmp_path / "missing")])
     assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    assert not (run_dir / "confusion.png").exists()
+
+
+def test_shift_copies_without_shifts_are_one_line_and_write_nothing(run_dir, capsys):
+    (run_dir / "confusion.png").unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(run_dir), "--tta-copies", "4"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --tta-copies 4 scores shifted copies: give --tta-shifts S as well")
     assert not (run_dir / "confusion.png").exists()

@@ -205,6 +205,20 @@ def test_shifted_tta_scores_copies_moved_down_right_and_up_left():
     assert mirrored[3, 2] == 2  # column 2 is the middle of 5: the mirror lands on the same pixel
 
 
+@pytest.mark.parametrize("copies, shifts, places", [
+    (4, 1, [(1, 2), (2, 1), (2, 2), (2, 3), (3, 2)]),                    # up, left, as is, right, down
+    (8, 1, [(r, c) for r in (1, 2, 3) for c in (1, 2, 3)]),             # the 3x3 block around the pixel
+    (4, 2, [(0, 2), (2, 0), (2, 2), (2, 4), (4, 2)]),                    # two pixels each way
+])
+def test_shifted_tta_with_more_copies_moves_the_image_to_each_neighbouring_place(copies, shifts, places):
+    X = mnp.zeros((1, 1, 5, 5))
+    X[0, 0, 2, 2] = 1.0
+    pixels = lambda batch: batch.reshape(1, -1)  # noqa: E731  the "scores" are the pixels themselves
+    seen = loop.scores(pixels, X, shifts=shifts, copies=copies).reshape(5, 5).asnumpy()
+    assert sorted(zip(*np.nonzero(seen))) == sorted(places)
+    assert seen.sum() == copies + 1  # each copy lands once; none falls off the 5x5 image
+
+
 def test_train_takes_one_settings_object_not_a_score_of_keywords():
     import inspect
     assert list(inspect.signature(loop.train).parameters) == [

@@ -71,6 +71,8 @@ def test_help_explains_the_flags(run_cli):
     (["--ema", "1"], "--ema must be >= 0 and < 1"),
     (["--sam", "-0.05"], "--sam must be >= 0"),
     (["--tta-shifts", "9"], "--tta-shifts must be >= 0 and <= 4"),
+    (["--tta-shifts", "1", "--tta-copies", "6"], "argument --tta-copies: invalid choice: 6 (choose from 2, 4, 8)"),
+    (["--tta-copies", "8"], "--tta-copies 8 scores shifted copies: give --tta-shifts S as well"),
     (["--test-every", "0"], "--test-every must be >= 1"),
     (["--small-size", "20"], "--small-size SIZE and --small-epochs N go together"),
     (["--small-epochs", "3"], "--small-size SIZE and --small-epochs N go together"),
@@ -140,27 +142,33 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     best, _ = train_mod.parse_args(["--preset", "best"])
     long, _ = train_mod.parse_args(["--preset", "long"])
     differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
-    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd", "test_every"}
+    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd", "test_every", "tta_shifts", "tta_copies"}
     assert (best.model, best.epochs, best.crop_pad, best.erase, best.wd) == ("fmnist_resnet9", 35, 1, 0.0, 2e-4)
+    assert (best.tta, best.tta_shifts, best.tta_copies) == (True, 1, 4)  # mirror images and four moved copies
     assert differs(long, best) == {"epochs"} and long.epochs == 70  # long is best trained longer
     assert fast.epochs < best.epochs < long.epochs
     # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
     # weight decay 5e-4, then 2e-4) and the older long are still flags away and are written so; all of
-    # them scored the test set after every epoch (--test-every 1), as best and long did before 2026-12-06
+    # them scored the test set after every epoch (--test-every 1), as best and long did before 2026-12-06,
+    # and without shifted copies (--tta-shifts 0), as best and long did before 2026-12-07
+    old_best, _ = train_mod.parse_args(["--preset", "best", "--test-every", "1", "--tta-shifts", "0"])
+    assert old_best.command() == "python -m gluon_resnet.train --preset best --tta-shifts 0 --test-every 1"
+    assert old_best.tta_copies == 2  # saved as the runs before --tta-copies were, so they group together
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
     old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--crop-pad", "0", "--wd", "5e-4",
-                                    "--test-every", "1"])
+                                    "--test-every", "1", "--tta-shifts", "0"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
-    erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--test-every", "1"])
-    assert erasing.command() == "python -m gluon_resnet.train --preset best --crop-pad 0 --erase 0.25 --test-every 1"
+    erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--test-every", "1",
+                                       "--tta-shifts", "0"])
+    assert erasing.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --wd 0.0002 --erase 0.25"
     erase35, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--wd", "5e-4",
-                                       "--test-every", "1"])
+                                       "--test-every", "1", "--tta-shifts", "0"])
     assert erase35.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --erase 0.25"
     erase_long, _ = train_mod.parse_args(["--preset", "long", "--crop-pad", "0", "--erase", "0.25",
-                                          "--test-every", "1"])  # sessions 11-13
+                                          "--test-every", "1", "--tta-shifts", "0"])  # sessions 11-13
     assert erase_long.recipe() == erasing.but(epochs=70).recipe()
-    assert erase_long.command() == "python -m gluon_resnet.train --preset long --crop-pad 0 --erase 0.25 --test-every 1"
+    assert erase_long.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 70 --wd 0.0002 --erase 0.25"
     levers, given = train_mod.parse_args(["--preset", "best", "--erase", "0.5", "--zero-init", "--no-wd-bn-bias"])
     assert (levers.erase, levers.crop_pad, levers.zero_init, levers.wd_bn_bias, given) == (
         0.5, 1, True, False, {"erase", "zero_init", "wd_bn_bias"})

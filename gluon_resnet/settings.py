@@ -197,7 +197,8 @@ PRESETS = {
 # there (+0.23 over five seeds, every seed ahead) and erasing with crops (docs/frontier.md). Weight decay
 # 2e-4 beat 5e-4, 1e-3, 3e-4 and 1e-4 (with erasing, where it was swept). Levers that lost: EMA, label
 # smoothing 0, 2-pixel crops at 21 epochs, batch 256, CutMix, mixup, SAM, peak lr 0.2, wider and deeper nets,
-# progressive resizing (--small-size 20 for the first half, on the Zen 3).
+# progressive resizing (--small-size 20 for the first half, on the Zen 3); a clean finish (--clean-epochs 5)
+# tied once the shifted copies below are scored.
 # The earlier bests, all still flags away: --preset best --crop-pad 0
 # --erase 0.25 (erasing, until crops replaced it), the same with --wd 5e-4 (until weight decay moved),
 # --preset fast --model fmnist_resnet9 --epochs 21; the earlier longs: the same flags on --preset long.

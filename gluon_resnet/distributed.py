@@ -112,7 +112,7 @@ class ShardedLoader(ArrayLoader):
     def __init__(self, loader, rank, num_workers):
         super().__init__(loader.images, loader.labels, loader.batch_size, shuffle=loader.shuffle,
                          seed=loader.seed, drop_last=True, augment=loader.augment,
-                         mix=loader.mix, early=loader.early)
+                         mix=loader.mix, early=loader.early, finish=loader.finish)
         self.rank, self.num_workers, self.epoch = rank, num_workers, loader.epoch
         if len(self) == 0:
             raise UserError(f"{len(self.images)} training images do not fill one step of "

@@ -39,6 +39,23 @@ def test_shards_are_equal_disjoint_and_together_make_the_big_batches():
     assert not np.array_equal(shards[0].order(0), shards[0].order(1))
 
 
+def test_shards_keep_the_loaders_augmentation_and_clean_finish():
+    """Each worker's shard crops (``augment``) and then finishes clean (``finish``) in the epochs the
+    whole loader would: a clean finish under ``launch`` is a clean finish."""
+    from gluon_resnet.augment import Augment
+    images = np.random.default_rng(0).integers(1, 256, (48, 6, 6), dtype=np.uint8)
+    whole = ArrayLoader(images, np.arange(48) % 10, batch_size=8, shuffle=True, seed=5,
+                        augment=Augment(pad=1), finish=(None, 2))
+    shard = distributed.ShardedLoader(whole, 1, 2)
+    cropped = []
+    for epoch in range(3):
+        take = np.sort(shard.batch_indices(epoch)[0])
+        shard.set_epoch(epoch)
+        got = next(iter(shard))[0].asnumpy()[:, 0]
+        cropped.append(not np.allclose(got * 255, images[take], atol=0.01))
+    assert cropped == [True, True, False]
+
+
 def test_shard_is_identity_for_one_worker_and_refuses_empty_shards():
     loader = ArrayLoader(np.zeros((10, 2, 2), np.uint8), np.zeros(10), batch_size=4)
     assert distributed.shard(loader, distributed.Cluster("device", 0, 1)) is loader

@@ -326,7 +326,8 @@ class ArrayLoader:
 
     The epoch's order (and its augmentation) comes from ``(seed, epoch)`` alone, so a resumed run
     sees the same batches. ``augment`` is a callable ``(uint8 batch, numpy Generator) -> batch``,
-    e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch. ``mix``
+    e.g. ``gluon_resnet.augment.Augment(pad=2, flip=True)``, applied to each whole batch (one with
+    a true ``needs_ids`` also gets ``ids=``, the batch's indices into ``images``, and ``epoch=``). ``mix``
     (``gluon_resnet.augment.Mix``: CutMix or mixup) then mixes pairs of images, and y becomes
     float32 (B, classes), each row the shares of the labels of the image's mixed pixels.
     ``early=(small_images, n)`` trains the first ``n`` epochs on ``small_images``, the same images
@@ -388,7 +389,8 @@ class ArrayLoader:
         labels = self.labels[take]
         augment, mix = self.transforms_of(epoch)
         if augment and rng is not None:
-            images = augment(images, rng)
+            ids = {"ids": take, "epoch": epoch or 0} if getattr(augment, "needs_ids", False) else {}
+            images = augment(images, rng, **ids)
         if mix and rng is not None:
             images, labels = mix(images, labels, rng)
         images = images[:, None] if images.ndim == 3 else images

@@ -62,6 +62,8 @@ class Settings:
     crop_pad: int = option(0, "augment: pad by P pixels, crop back at random (default: 0 = off)",
                            type=number(int, "--crop-pad", 0, 16))
     flip: bool = option(False, "augment: mirror a random half of each batch (default: off)")
+    alternate_flip: bool = option(False, "with --flip: mirror each training image in every other epoch instead of "
+                                  "at random, half the set each epoch (airbench's derandomised flip; default: off)")
     tta: bool = option(False, "test-time augmentation: score each test image and its mirror image and add "
                        "the scores (default: off; evaluate uses the run's setting)")
     erase: float = option(0.0, "augment: random erasing, fill one random rectangle (2-40%% of the image) of a "
@@ -245,6 +247,8 @@ def parse_args(argv=None):
         raise UserError("--cutmix and --mixup are alternatives: give one of them")
     check_small_size(settings)
     check_clean_epochs(settings)
+    if settings.alternate_flip and not settings.flip:
+        raise UserError("--alternate-flip changes how --flip mirrors the images: give --flip as well")
     if not settings.tta_shifts:  # copies of nothing: refused when asked for, else kept at the default
         if "tta_copies" in given and settings.tta_copies != 2:
             raise UserError(f"--tta-copies {settings.tta_copies} scores shifted copies: give --tta-shifts S as well")

@@ -30,11 +30,16 @@ def load_data(settings, cluster):
     """This worker's training batches and the test batches, as ``settings`` ask."""
     train_iter, test_iter = load_data_fashion_mnist(
         settings.batch_size, settings.resize, settings.data_dir, seed=settings.seed, subset=settings.subset,
-        augment=Augment(settings.crop_pad, settings.flip, settings.erase) or None, mix=mix(settings),
+        augment=Augment(settings.crop_pad, flip_of(settings), settings.erase) or None, mix=mix(settings),
         early=(settings.small_size, settings.small_epochs) if settings.small_size else None,
-        finish=(Augment(flip=settings.flip) or None, settings.epochs - settings.clean_epochs)
+        finish=(Augment(flip=flip_of(settings)) or None, settings.epochs - settings.clean_epochs)
         if settings.clean_epochs else None)
     return distributed.shard(train_iter, cluster), test_iter
+
+
+def flip_of(settings):
+    """``Augment``'s flip: False, True (a random half) or "alternate" (``--alternate-flip``)."""
+    return "alternate" if settings.flip and settings.alternate_flip else settings.flip
 
 
 def mix(settings):

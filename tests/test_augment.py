@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gluon_resnet.augment import Augment, Mix, cutmix, mixup, random_crop, random_erase, random_flip
+from gluon_resnet.augment import Augment, Mix, alternating_flip, cutmix, mixup, random_crop, random_erase, random_flip
 from gluon_resnet.data import ArrayLoader
 
 
@@ -49,6 +49,22 @@ def test_each_image_gets_its_own_shift_and_flip():
     assert 16 < sum(mirrored) < 48                            # about half
     assert random_crop(images, 0, np.random.default_rng(0)) is images
     assert not Augment() and Augment(flip=True)
+
+
+def test_alternating_flips_follow_the_index_and_the_epoch_not_the_generator():
+    images = np.tile(np.arange(6, dtype=np.uint8).reshape(1, 2, 3), (8, 1, 1))
+    ids = np.array([3, 10, 11, 20, 21, 22, 40, 41])
+    flipped = [[(img == images[0][:, ::-1]).all() for img in alternating_flip(images, ids, e)] for e in range(3)]
+    assert sum(flipped[0]) == 4 and flipped[0] == flipped[2]
+    assert [a != b for a, b in zip(flipped[0], flipped[1])] == [True] * 8
+    augment = Augment(flip="alternate")
+    assert augment.needs_ids and not Augment(flip=True).needs_ids
+    np.testing.assert_array_equal(augment(images, np.random.default_rng(0), ids=ids, epoch=1),
+                                  augment(images, np.random.default_rng(9), ids=ids, epoch=1))
+    with pytest.raises(ValueError, match="index and the epoch"):
+        augment(images, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="flip is False, True or 'alternate'"):
+        Augment(flip="sometimes")
 
 
 def test_loader_order_and_augmentation_repeat_per_epoch(small_real):

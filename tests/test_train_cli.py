@@ -82,6 +82,8 @@ def test_help_explains_the_flags(run_cli):
     (["--preset", "fast", "--clean-epochs", "2"], "--clean-epochs 2 has nothing to leave out"),
     (["--preset", "best", "--clean-epochs", "35"], "leaves none of the 35 epochs augmented"),
     (["--clean-epochs", "-1"], "--clean-epochs must be >= 0"),
+    (["--alternate-flip"], "--alternate-flip changes how --flip mirrors the images: give --flip as well"),
+    (["--preset", "best", "--no-flip", "--alternate-flip"], "give --flip as well"),
     (["--model", "resnet9000"], "invalid choice: 'resnet9000' (choose from "),
     (["--preset", "turbo"], "invalid choice: 'turbo' (choose from 'best', 'fast', 'lesson', 'long', 'quick')"),
 ])
@@ -202,6 +204,37 @@ def test_clean_epochs_reach_the_training_batches_only():
         got = next(iter(train_iter))[0].asnumpy()[:, 0]
         uncropped.append(bool(((got == raw).all(axis=(1, 2)) | (got == raw[..., ::-1]).all(axis=(1, 2))).all()))
     assert uncropped == [False, False, True]
+
+
+def test_alternate_flip_mirrors_each_training_image_every_other_epoch():
+    """``--preset best --alternate-flip``: each image is mirrored in epochs 0 and 2 or in epoch 1,
+    half of them each way, while its one-pixel crop stays random."""
+    from gluon_resnet import distributed
+    settings, _ = train_mod.parse_args(["--preset", "best", "--alternate-flip", "--subset", "100",
+                                        "--batch-size", "100", "--epochs", "3"])
+    train_iter, _ = train_mod.load_data(settings, distributed.connect("device"))
+    images = train_iter.images[np.sort(train_iter.batch_indices(0)[0])]  # one batch: all 100
+    seen = []
+    for epoch in range(3):
+        train_iter.set_epoch(epoch)
+        got = np.round(next(iter(train_iter))[0].asnumpy()[:, 0] * 255).astype(np.uint8)
+        seen.append([mirrored_crop(image, out) for image, out in zip(images, got)])
+    clear = [i for i in range(len(images)) if None not in (seen[0][i], seen[1][i], seen[2][i])]
+    assert len(clear) > 90  # the others are crops of themselves and of their mirror image alike
+    assert all(seen[0][i] != seen[1][i] and seen[0][i] == seen[2][i] for i in clear)
+    assert 30 < sum(seen[0][i] for i in clear) < 70
+
+
+def mirrored_crop(image, out):
+    """Whether ``out`` is a one-pixel crop of ``image``'s mirror image (True) or of ``image`` itself
+    (False); None when it is both."""
+    def crops(img):
+        padded = np.pad(img, 1)
+        return [padded[t:t + 28, s:s + 28] for t in range(3) for s in range(3)]
+    as_is = any((out == c).all() for c in crops(image))
+    as_mirror = any((out == c).all() for c in crops(image[:, ::-1]))
+    assert as_is or as_mirror
+    return None if as_is and as_mirror else as_mirror
 
 
 def test_zero_init_on_a_model_without_such_blocks_is_a_one_line_error(capsys, tmp_path):

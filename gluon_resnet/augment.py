@@ -39,10 +39,7 @@ def random_flip(images, rng, p=0.5):
     >>> random_flip(img, np.random.default_rng(0), p=1.0)[0].tolist()
     [[1, 0], [3, 2]]
     """
-    flip = rng.random(len(images)) < p
-    out = images.copy()
-    out[flip] = images[flip][..., ::-1]
-    return out
+    return _mirror(images, rng.random(len(images)) < p)
 
 
 def alternating_flip(images, ids, epoch):
@@ -55,9 +52,13 @@ def alternating_flip(images, ids, epoch):
     >>> [alternating_flip(img, np.array([0]), e)[0, 0].tolist() for e in (0, 1, 2)]
     [[0, 1], [1, 0], [0, 1]]
     """
-    flip = (np.asarray(ids) + epoch) % 2 == 1
+    return _mirror(images, (np.asarray(ids) + epoch) % 2 == 1)
+
+
+def _mirror(images, which):
+    """A copy of ``images`` with those where ``which`` is true mirrored left to right."""
     out = images.copy()
-    out[flip] = images[flip][..., ::-1]
+    out[which] = images[which][..., ::-1]
     return out
 
 

@@ -110,10 +110,11 @@ class ShardedLoader(ArrayLoader):
     """
 
     def __init__(self, loader, rank, num_workers):
-        super().__init__(loader.images, loader.labels, loader.batch_size, shuffle=loader.shuffle,
-                         seed=loader.seed, drop_last=True, augment=loader.augment,
-                         mix=loader.mix, early=loader.early, finish=loader.finish)
-        self.rank, self.num_workers, self.epoch = rank, num_workers, loader.epoch
+        # Every setting of the loader carries over (augment, mix, early, finish and any added
+        # later), not a list of them that a new ArrayLoader argument could silently miss.
+        vars(self).update(vars(loader))
+        self.drop_last = True
+        self.rank, self.num_workers = rank, num_workers
         if len(self) == 0:
             raise UserError(f"{len(self.images)} training images do not fill one step of "
                             f"{num_workers} workers x --batch-size {self.batch_size}: "

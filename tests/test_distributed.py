@@ -56,6 +56,35 @@ def test_shards_keep_the_loaders_augmentation_and_clean_finish():
     assert cropped == [True, True, False]
 
 
+def test_shards_keep_every_setting_of_the_loader():
+    """Every ``ArrayLoader`` argument, including any added later, reaches the shard unchanged
+    (a shard that dropped ``finish`` once trained with crops to the end under ``launch``)."""
+    import inspect
+    images = np.zeros((40, 4, 4), np.uint8)
+    given = {}
+    for name in inspect.signature(ArrayLoader).parameters:
+        if name == "images":
+            given[name] = images
+        elif name == "labels":
+            given[name] = np.arange(40) % 10
+        elif name == "batch_size":
+            given[name] = 4
+        elif name == "early":
+            given[name] = (np.zeros((40, 2, 2), np.uint8), 1)
+        else:
+            given[name] = object() if name not in ("shuffle", "drop_last", "seed") else 7
+    whole = ArrayLoader(**given)
+    shard = distributed.ShardedLoader(whole, 1, 2)
+    for name, value in given.items():
+        if name == "labels":
+            np.testing.assert_array_equal(shard.labels, whole.labels)
+        elif name == "drop_last":
+            assert shard.drop_last is True                    # every worker takes whole batches
+        else:
+            assert getattr(shard, name) is getattr(whole, name), name
+    assert (shard.rank, shard.num_workers, len(shard)) == (1, 2, 5)
+
+
 def test_shard_is_identity_for_one_worker_and_refuses_empty_shards():
     loader = ArrayLoader(np.zeros((10, 2, 2), np.uint8), np.zeros(10), batch_size=4)
     assert distributed.shard(loader, distributed.Cluster("device", 0, 1)) is loader

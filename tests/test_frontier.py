@@ -134,3 +134,38 @@ def test_the_plot_gives_a_recipe_one_colour_and_its_averaged_nets_their_own_line
     assert fast.get_color() == fast2.get_color() != best.get_color() == best3.get_color()
     assert len({line.get_linestyle() for line in (fast, fast2, best3)}) == 3
     assert fig.legends and not fig.axes[0].get_legend()  # the legend sits below the axes, off the points
+
+
+# ---------------------------------------------------------------------------- docs/levers.py
+
+def _levers_script():
+    import importlib.util
+    from helpers import ROOT
+    spec = importlib.util.spec_from_file_location("levers", ROOT / "docs" / "levers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, ROOT
+
+
+def test_the_lever_figure_uses_the_frontier_pages_own_numbers():
+    """Every accuracy the figure copies is printed on docs/frontier.md, and every row pairs its seeds."""
+    levers, root = _levers_script()
+    page = (root / "docs" / "frontier.md").read_text(encoding="utf-8")
+    missing = [(name, acc) for _, rows in levers.LEVERS for name, lever, recipe in rows
+               for acc in lever + recipe if f"{acc:.4f}" not in page]
+    assert not missing, missing
+    for _, rows in levers.LEVERS:
+        for name, lever, recipe in rows:
+            assert len(lever) == len(recipe) >= 2, name
+    with pytest.raises(ValueError, match="seed by seed"):
+        levers.differences([0.94, 0.95], [0.94])
+
+
+def test_the_lever_figure_is_written_and_bad_arguments_exit_2(tmp_path, capsys):
+    levers, _ = _levers_script()
+    assert levers.main([str(tmp_path / "levers.txt")]) == 2
+    assert not (tmp_path / "levers.txt").exists()
+    assert levers.main([str(tmp_path / "levers.png")]) == 0
+    assert (tmp_path / "levers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "one-pixel crops instead of erasing (best)" in out and "+0.23" in out

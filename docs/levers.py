@@ -72,6 +72,7 @@ LEVERS = [
          [0.9468, 0.9463, 0.9485, 0.9485, 0.9480]),
         ("alternating flips (with the four copies)", [0.9483, 0.9460, 0.9470], [0.9468, 0.9463, 0.9485]),
         ("alternating flips, 21 epochs (four copies)", [0.9451, 0.9440], [0.9452, 0.9437]),
+        ("two-pixel crops on long (four copies)", [0.9515, 0.9492], [0.9528, 0.9504]),
     ]),
 ]
 

@@ -75,7 +75,7 @@ def test_shards_keep_every_setting_of_the_loader():
             given[name] = object() if name not in ("shuffle", "drop_last", "seed") else 7
     whole = ArrayLoader(**given)
     shard = distributed.ShardedLoader(whole, 1, 2)
-    for name, value in given.items():
+    for name in given:
         if name == "labels":
             np.testing.assert_array_equal(shard.labels, whole.labels)
         elif name == "drop_last":

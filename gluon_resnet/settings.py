@@ -96,6 +96,10 @@ class Settings:
     zero_init: bool = option(False, "start the last BN scale of every residual block at zero, so that each "
                              "block starts as its shortcut (registry ResNets with post-activation blocks; "
                              "default: off)")
+    whiten: bool = option(False, "set the first convolution's filters to the whitened principal components of the "
+                          "training images' patches, each with its negative, and freeze them (the fast CIFAR-10 "
+                          "nets' patch whitening; needs an even number of filters, at most twice a patch's numbers: "
+                          "fmnist_resnet9's 16 on 3x3 patches; default: off)")
     wd_bn_bias: bool = option(True, "apply --wd to BN scales and shifts and to biases as well (default: on; "
                               "--no-wd-bn-bias decays only the convolution and dense weights)")
     resize: Optional[int] = option(None, "resize the 28x28 images to SIZE x SIZE once (the lesson uses 96; "

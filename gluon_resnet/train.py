@@ -14,6 +14,7 @@ from .errors import UserError
 from .loop import Diverged, Hooks, format_acc, train
 from .runtime import cpu_description, devices
 from .settings import PRESETS, RECIPE, build_net, build_parser, parse_args  # noqa: F401  (the CLI's names)
+from .whiten import whiten_first_conv
 
 
 def choose_devices(settings):
@@ -60,6 +61,8 @@ def main(argv=None):
         ctxs = choose_devices(settings)                                   # setup
         train_iter, test_iter = load_data(settings, cluster)
         net = build_net(settings)
+        if settings.whiten:  # after the data: its filters come from the training images
+            whiten_first_conv(net, train_iter.images)
         saver = run.Saver(folder, settings, run.environment(ctxs), resume.epoch if resume else 0) if folder else None
         if resume:
             log(f"resuming {settings.out} after epoch {resume.epoch} of {settings.epochs}")

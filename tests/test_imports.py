@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gluon_resnet"
 # itself (``import gluon_resnet``, which sets the thread count before MXNet loads).
 LAYERS = [
     {"errors", "files", "augment", "ema", "sam"},
-    {"cli", "runtime", "checkpoint", "data", "blocks", "plots"},
+    {"cli", "runtime", "checkpoint", "data", "blocks", "plots", "whiten"},
     {"distributed", "cifar", "zoo"},
     {"models"},
     {"__init__"},

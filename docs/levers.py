@@ -25,6 +25,8 @@ ERASE_BEST = [0.9458, 0.9460, 0.9454, 0.9453, 0.9432]   # Zen 5: erasing, weight
 BEST21_ZEN3 = [0.9447, 0.9425, 0.9460]        # Zen 3: --preset best --epochs 21, mirror copies
 BEST_ZEN3 = [0.9461, 0.9461, 0.9470, 0.9462, 0.9469]          # Zen 3: --preset best, mirror copies
 BEST_ZEN3_COPIES = [0.9468, 0.9463, 0.9485, 0.9485, 0.9480]   # the same nets with four shifted copies
+BEST_XEON = [0.9471, 0.9459, 0.9472]          # Xeon: --preset best, mirror copies
+BEST_XEON_COPIES = [0.9463, 0.9470, 0.9489]   # the same nets with four shifted copies (as best scores)
 
 # (machine and the recipe the levers change, [(lever, its seeds' accuracies, the recipe's on the same seeds)])
 LEVERS = [
@@ -80,6 +82,11 @@ LEVERS = [
         ("alternating flips (with the four copies)", [0.9483, 0.9460, 0.9470], BEST_ZEN3_COPIES[:3]),
         ("alternating flips, 21 epochs (four copies)", [0.9451, 0.9440], [0.9452, 0.9437]),
         ("two-pixel crops on long (four copies)", [0.9515, 0.9492], [0.9528, 0.9504]),
+    ]),
+    ("Xeon, AVX-512: --preset best\n(On an Intel Xeon)", [
+        ("four one-pixel test copies (best)", BEST_XEON_COPIES, BEST_XEON),
+        ("whitened, frozen first layer (four copies)", [0.9489, 0.9510, 0.9500], BEST_XEON_COPIES),
+        ("whitened first layer, mirror copies alone", [0.9483, 0.9502, 0.9496], BEST_XEON),
     ]),
 ]
 

@@ -24,17 +24,21 @@ from mxnet import initializer
 from .errors import UserError
 
 
-def patch_components(images, kernel=3, limit=10000, chunk=500):
+def patch_components(images, kernel=3, limit=10000, chunk=500, budget=2e7):
     """The principal components of the ``kernel x kernel`` patches of ``images`` (uint8, (N, H, W) or
     (N, C, H, W), read as [0, 1] like ``data.ArrayLoader``'s batches), from the first ``limit`` images:
     ``(variances, directions)``, variances descending, directions one per row, of length ``C * k * k``
-    in the order of a convolution weight's ``(C, k, k)``."""
+    in the order of a convolution weight's ``(C, k, k)``. The patches are summed over chunks of
+    ``chunk`` images, fewer where their patches would hold more than ``budget`` numbers (all of them
+    at once would take gigabytes)."""
     images = images[:limit]
     if images.ndim == 3:
         images = images[:, None]
     dims = images.shape[1] * kernel * kernel
+    per_image = (images.shape[2] - kernel + 1) * (images.shape[3] - kernel + 1) * dims
+    chunk = max(1, min(chunk, int(budget // per_image)))
     total, outer, count = np.zeros(dims), np.zeros((dims, dims)), 0
-    for begin in range(0, len(images), chunk):  # sums over chunks: all patches at once would be gigabytes
+    for begin in range(0, len(images), chunk):
         x = images[begin:begin + chunk].astype(np.float64) / 255.0
         windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))
         patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, dims)  # (N * H' * W', C * k * k)
@@ -51,7 +55,9 @@ def whitening_filters(images, channels, in_channels=None, kernel=3, eps=5e-4):
     """``channels`` filters of shape ``(C, kernel, kernel)`` for a first convolution: the leading
     ``channels // 2`` principal components of the patches of ``images``, each scaled by
     ``1 / sqrt(variance + eps)``, then the same filters negated. float32, ``(channels, C, k, k)``."""
-    c = in_channels or (1 if images.ndim == 3 else images.shape[1])
+    c = 1 if images.ndim == 3 else images.shape[1]
+    if in_channels not in (None, c):
+        raise UserError(f"--whiten: the first convolution reads {in_channels} channels, the images have {c}")
     pairs, dims = channels // 2, c * kernel * kernel
     if channels % 2 or pairs > dims:
         raise UserError(f"--whiten needs an even number of first-layer filters, at most twice the {dims} numbers "
@@ -70,8 +76,6 @@ class Fixed(initializer.Initializer):
 
     def _init_weight(self, _, arr):
         arr[:] = self.value
-
-    _init_default = _init_weight
 
 
 def first_conv(net):

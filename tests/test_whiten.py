@@ -71,3 +71,8 @@ def test_filter_counts_that_do_not_fit_are_refused(channels):
     images = np.zeros((3, 28, 28), np.uint8)
     with pytest.raises(Exception, match="--whiten needs an even number"):
         whitening_filters(images, channels)
+
+
+def test_images_with_other_channels_than_the_convolution_reads_are_refused():
+    with pytest.raises(Exception, match="reads 3 channels, the images have 1"):
+        whitening_filters(np.zeros((3, 28, 28), np.uint8), 16, in_channels=3)

@@ -121,8 +121,9 @@ def plot_confusion(matrix, labels, ax=None, title="confusion matrix", figsize=(5
     return fig
 
 
-def show_images(images, titles=None, ncols=8, scale=1.4, cmap="gray"):
-    """A grid of images (N, H, W) or (N, 1, H, W), each with an optional title."""
+def show_images(images, titles=None, ncols=8, scale=1.4, cmap="gray", symmetric=False):
+    """A grid of images (N, H, W) or (N, 1, H, W), each with an optional title. ``symmetric`` scales
+    each image from minus to plus its largest magnitude, so that 0 is the middle colour (filters)."""
     images = np.asarray(images)
     if images.ndim == 4:
         images = images[:, 0]
@@ -130,7 +131,8 @@ def show_images(images, titles=None, ncols=8, scale=1.4, cmap="gray"):
     fig = Figure(figsize=(ncols * scale, nrows * scale * 1.15), layout="constrained")
     for i, image in enumerate(images):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        ax.imshow(image, cmap=cmap)
+        top = float(np.abs(image).max()) or 1.0
+        ax.imshow(image, cmap=cmap, **({"vmin": -top, "vmax": top} if symmetric else {}))
         ax.set_axis_off()
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)

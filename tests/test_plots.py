@@ -40,6 +40,9 @@ def test_confusion_plot_and_image_grid(tmp_path):
     grid = plots.show_images(np.zeros((10, 1, 28, 28)), titles=[str(i) for i in range(10)], ncols=4)
     assert isinstance(grid, Figure) and len(grid.axes) == 10
     assert grid.axes[9].get_title() == "9"
+    filters = plots.show_images(np.array([[[0.5, -2.0], [1.0, 0.0]], [[0.1, 0.3], [0.2, 0.2]]]), symmetric=True)
+    assert [ax.images[0].get_clim() for ax in filters.axes] == [(-2.0, 2.0), (-0.3, 0.3)]  # 0 is mid-colour
+    assert plots.show_images(np.array([[[0.1, 0.3], [0.2, 0.2]]])).axes[0].images[0].get_clim() == (0.1, 0.3)
 
 
 def test_series_plot_labels_each_curve():

@@ -76,3 +76,18 @@ def test_filter_counts_that_do_not_fit_are_refused(channels):
 def test_images_with_other_channels_than_the_convolution_reads_are_refused():
     with pytest.raises(Exception, match="reads 3 channels, the images have 1"):
         whitening_filters(np.zeros((3, 28, 28), np.uint8), 16, in_channels=3)
+
+
+def test_the_docs_filter_figure_is_written_and_bad_arguments_exit_2(tmp_path, capsys):
+    import importlib.util
+
+    from helpers import ROOT
+    spec = importlib.util.spec_from_file_location("whiten_filters", ROOT / "docs" / "whiten_filters.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(tmp_path / "filters.txt")]) == 2
+    assert not (tmp_path / "filters.txt").exists()
+    assert script.main([str(tmp_path / "filters.png")]) == 0
+    assert (tmp_path / "filters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert out.count("% of the variance") == 8

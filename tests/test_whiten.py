@@ -59,6 +59,18 @@ def test_training_moves_every_weight_but_the_whitened_ones(tmp_path):
     assert frozen == ["stem.0.weight"], frozen  # the whitened filters, and nothing else
 
 
+def test_a_resumed_run_keeps_the_whitened_filters_frozen(tmp_path):
+    run = tmp_path / "run"
+    first = cli("--model", "fmnist_resnet9", "--whiten", "--subset", "100", "--epochs", "1", "--batch-size", "50",
+                "--quiet", "--out", run)
+    assert first.returncode == 0, first.stderr
+    before = {k: p.data().asnumpy() for k, p in load_model(run)._collect_params_with_prefix().items()}
+    more = cli("--resume", run, "--epochs", "2", "--quiet")
+    assert more.returncode == 0, more.stderr
+    after = {k: p.data().asnumpy() for k, p in load_model(run)._collect_params_with_prefix().items()}
+    assert [k for k in after if np.array_equal(after[k], before[k])] == ["stem.0.weight"]
+
+
 def test_a_net_whose_first_convolution_cannot_hold_the_pairs_is_a_one_line_error(capsys, tmp_path):
     err = fails(capsys, "--model", "fmnist_resnet8", "--whiten", "--subset", "20", "--epochs", "1",
                 "--out", tmp_path / "run")

@@ -131,8 +131,11 @@ def show_images(images, titles=None, ncols=8, scale=1.4, cmap="gray", symmetric=
     fig = Figure(figsize=(ncols * scale, nrows * scale * 1.15), layout="constrained")
     for i, image in enumerate(images):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        top = float(np.abs(image).max()) or 1.0
-        ax.imshow(image, cmap=cmap, **({"vmin": -top, "vmax": top} if symmetric else {}))
+        limits = {}
+        if symmetric:
+            top = float(np.abs(image).max()) or 1.0
+            limits = {"vmin": -top, "vmax": top}
+        ax.imshow(image, cmap=cmap, **limits)
         ax.set_axis_off()
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)

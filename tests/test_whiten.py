@@ -14,6 +14,11 @@ from helpers import fails
 from helpers import train_cli as cli
 
 
+def _weights(net):
+    """Every parameter of ``net`` by its place in the net (``stem.0.weight``), as numpy."""
+    return {k: p.data().asnumpy() for k, p in net._collect_params_with_prefix().items()}
+
+
 def test_the_filters_decorrelate_patches_of_images_they_were_not_computed_from(small_real):
     train_images, _, test_images, _ = small_real
     net = get_model("fmnist_resnet9", num_classes=10)
@@ -53,8 +58,8 @@ def test_training_moves_every_weight_but_the_whitened_ones(tmp_path):
     fresh = get_model("fmnist_resnet9", num_classes=10)  # the run's starting weights: the same seed (0)
     whiten_first_conv(fresh, train_iter.images)
     start(fresh, [mx.cpu()], None, 0)
-    trained = {k: p.data().asnumpy() for k, p in net._collect_params_with_prefix().items()}
-    begun = {k: p.data().asnumpy() for k, p in fresh._collect_params_with_prefix().items()}
+    trained = _weights(net)
+    begun = _weights(fresh)
     frozen = [k for k in trained if np.array_equal(trained[k], begun[k])]
     assert frozen == ["stem.0.weight"], frozen  # the whitened filters, and nothing else
 
@@ -64,10 +69,10 @@ def test_a_resumed_run_keeps_the_whitened_filters_frozen(tmp_path):
     first = cli("--model", "fmnist_resnet9", "--whiten", "--subset", "100", "--epochs", "1", "--batch-size", "50",
                 "--quiet", "--out", run)
     assert first.returncode == 0, first.stderr
-    before = {k: p.data().asnumpy() for k, p in load_model(run)._collect_params_with_prefix().items()}
+    before = _weights(load_model(run))
     more = cli("--resume", run, "--epochs", "2", "--quiet")
     assert more.returncode == 0, more.stderr
-    after = {k: p.data().asnumpy() for k, p in load_model(run)._collect_params_with_prefix().items()}
+    after = _weights(load_model(run))
     assert [k for k in after if np.array_equal(after[k], before[k])] == ["stem.0.weight"]
 
 

@@ -61,7 +61,8 @@ def whitening_filters(images, channels, in_channels=None, kernel=3, eps=5e-4):
     pairs, dims = channels // 2, c * kernel * kernel
     if channels % 2 or pairs > dims:
         raise UserError(f"--whiten needs an even number of first-layer filters, at most twice the {dims} numbers "
-                        f"of a {kernel}x{kernel}x{c} patch; this net's first convolution has {channels}")
+                        f"of a {kernel}x{kernel}x{c} patch; this net's first convolution has {channels} "
+                        "(--no-whiten trains it as it is)")
     variances, vectors = patch_components(images, kernel)
     half = vectors[:pairs] / np.sqrt(variances[:pairs, None] + eps)
     return np.concatenate([half, -half]).reshape(channels, c, kernel, kernel).astype(np.float32)

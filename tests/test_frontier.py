@@ -62,13 +62,19 @@ def test_a_preset_trained_longer_or_shorter_stays_in_its_base_recipe_family():
     assert frontier.recipe_label(dataclasses.asdict(fast.but(epochs=21))) == "--preset fast --epochs 21"
     for settings in (fast, fast.but(epochs=3), fast.but(epochs=21)):
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset fast --epochs N"
-    for settings in (best, best.but(epochs=3), long):  # fast's recipe on another net; long is best trained longer
+    for settings in (best, best.but(epochs=3), best.but(epochs=70)):  # fast's recipe on another net, whitened
         assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N"
-    erasing = best.but(crop_pad=0, erase=0.25)  # best before crops, trained longer too
-    assert frontier.recipe_label(dataclasses.asdict(erasing)) == "--preset best --crop-pad 0 --erase 0.25"
+    # long is best trained longer with a first layer that learns; best before the whitened layer is that
+    # recipe for 35 epochs, so its runs and long's draw one line
+    unwhitened = best.but(whiten=False)
+    assert frontier.recipe_label(dataclasses.asdict(unwhitened)) == "--preset best --no-whiten"
+    for settings in (unwhitened, long):
+        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset long --epochs N"
+    erasing = unwhitened.but(crop_pad=0, erase=0.25)  # best before crops, trained longer too
+    assert frontier.recipe_label(dataclasses.asdict(erasing)) == "--preset best --crop-pad 0 --erase 0.25 --no-whiten"
     assert frontier.recipe_label(dataclasses.asdict(erasing.but(epochs=70))) == "--preset long --crop-pad 0 --erase 0.25"
     for settings in (erasing, erasing.but(epochs=70)):
-        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset best --epochs N --crop-pad 0 --erase 0.25"
+        assert frontier.family_label(dataclasses.asdict(settings)) == "--preset long --epochs N --crop-pad 0 --erase 0.25"
     assert frontier.recipe_label(dataclasses.asdict(long.but(wd=5e-4))) == "--preset long --wd 0.0005"
     assert frontier.family_label(dataclasses.asdict(fast.but(wd=1e-4))) == "--preset fast --epochs N --wd 0.0001"
 

@@ -144,28 +144,33 @@ def test_fast_stays_as_it_was_and_best_and_long_are_its_recipe_on_fmnist_resnet9
     best, _ = train_mod.parse_args(["--preset", "best"])
     long, _ = train_mod.parse_args(["--preset", "long"])
     differs = lambda a, b: {k for k in train_mod.RECIPE if getattr(a, k) != getattr(b, k)}  # noqa: E731
-    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd", "test_every", "tta_shifts", "tta_copies"}
+    assert differs(best, fast) == {"model", "epochs", "crop_pad", "wd", "test_every", "tta_shifts", "tta_copies",
+                                   "whiten"}
     assert (best.model, best.epochs, best.crop_pad, best.erase, best.wd) == ("fmnist_resnet9", 35, 1, 0.0, 2e-4)
     assert (best.tta, best.tta_shifts, best.tta_copies) == (True, 1, 4)  # mirror images and four moved copies
-    assert differs(long, best) == {"epochs"} and long.epochs == 70  # long is best trained longer
+    assert best.whiten and not long.whiten  # best's first layer is whitened and frozen, long's learns
+    assert differs(long, best) == {"epochs", "whiten"} and long.epochs == 70  # long is best trained longer
+    unwhitened, given = train_mod.parse_args(["--preset", "best", "--no-whiten"])
+    assert not unwhitened.whiten and given == {"whiten"} and differs(unwhitened, long) == {"epochs"}
     assert fast.epochs < best.epochs < long.epochs
     # the older bests (fmnist_resnet8, then fmnist_resnet9 for 21 epochs, then for 35 with erasing and
     # weight decay 5e-4, then 2e-4) and the older long are still flags away and are written so; all of
     # them scored the test set after every epoch (--test-every 1), as best and long did before 2026-12-06,
-    # and without shifted copies (--tta-shifts 0), as best and long did before 2026-12-07
-    old_best, _ = train_mod.parse_args(["--preset", "best", "--test-every", "1", "--tta-shifts", "0"])
-    assert old_best.command() == "python -m gluon_resnet.train --preset best --tta-shifts 0 --test-every 1"
+    # and without shifted copies (--tta-shifts 0), as best and long did before 2026-12-07; no best before
+    # session 24 whitened its first layer (--no-whiten)
+    old_best, _ = train_mod.parse_args(["--preset", "best", "--no-whiten", "--test-every", "1", "--tta-shifts", "0"])
+    assert old_best.command() == "python -m gluon_resnet.train --preset best --tta-shifts 0 --test-every 1 --no-whiten"
     assert old_best.tta_copies == 2  # saved as the runs before --tta-copies were, so they group together
     old, _ = train_mod.parse_args(["--preset", "fast", "--epochs", "21"])
     assert old.command() == "python -m gluon_resnet.train --preset fast --epochs 21"
     old9, _ = train_mod.parse_args(["--preset", "best", "--epochs", "21", "--crop-pad", "0", "--wd", "5e-4",
-                                    "--test-every", "1", "--tta-shifts", "0"])
+                                    "--test-every", "1", "--tta-shifts", "0", "--no-whiten"])
     assert old9.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 21"
     erasing, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--test-every", "1",
-                                       "--tta-shifts", "0"])
+                                       "--tta-shifts", "0", "--no-whiten"])
     assert erasing.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --wd 0.0002 --erase 0.25"
     erase35, _ = train_mod.parse_args(["--preset", "best", "--crop-pad", "0", "--erase", "0.25", "--wd", "5e-4",
-                                       "--test-every", "1", "--tta-shifts", "0"])
+                                       "--test-every", "1", "--tta-shifts", "0", "--no-whiten"])
     assert erase35.command() == "python -m gluon_resnet.train --preset fast --model fmnist_resnet9 --epochs 35 --erase 0.25"
     erase_long, _ = train_mod.parse_args(["--preset", "long", "--crop-pad", "0", "--erase", "0.25",
                                           "--test-every", "1", "--tta-shifts", "0"])  # sessions 11-13

@@ -80,6 +80,7 @@ def test_a_net_whose_first_convolution_cannot_hold_the_pairs_is_a_one_line_error
     err = fails(capsys, "--model", "fmnist_resnet8", "--whiten", "--subset", "20", "--epochs", "1",
                 "--out", tmp_path / "run")
     assert err.startswith("error: --whiten needs an even number of first-layer filters") and "has 32" in err
+    assert "--no-whiten" in err  # the way out, since --preset best whitens
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 

@@ -218,7 +218,7 @@ PRESETS = {
 PRESETS["best"] = PRESETS["fast"].but(model="fmnist_resnet9", epochs=35, crop_pad=1, wd=2e-4, test_every=5,
                                       tta_shifts=1, tta_copies=4, whiten=True)
 # long is best trained twice as long: crops pay more there (+0.29 over erasing, five seeds, every one ahead).
-# Its first layer learns: at 70 epochs the whitened one tied on the seeds tried (docs/frontier.md), and
+# Its first layer learns: at 70 epochs the whitened one tied (+0.05 over 3 seeds, docs/frontier.md), and
 # the shipped fmnist_resnet9 weights and chapter 8 are long's.
 PRESETS["long"] = PRESETS["best"].but(epochs=70, whiten=False)
 
